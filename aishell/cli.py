@@ -1,0 +1,124 @@
+"""The command line: parse, resolve one Context, call a command, render, return a code."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from aishell import __version__
+from aishell.errors import AishellError
+
+COMMANDS = ("shell", "exec", "check", "info", "build")
+
+
+def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    default: Any = argparse.SUPPRESS if suppress else None
+    flag_default: Any = argparse.SUPPRESS if suppress else False
+    parser.add_argument("--project", metavar="DIR", default=default,
+                        help="project directory (default: nearest parent with aishell.toml, else .)")
+    parser.add_argument("-v", "--verbose", action="store_true", default=flag_default,
+                        help="show more (every build line, commands run)")
+    parser.add_argument("-q", "--quiet", action="store_true", default=flag_default,
+                        help="show only errors")
+    parser.add_argument("--no-color", action="store_true", default=flag_default,
+                        help="no colours (NO_COLOR is honoured too)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aishell",
+        description="Run AI coding agents in ephemeral containers, pinned by aishell.lock.",
+    )
+    parser.add_argument("--version", action="version", version=f"aishell {__version__}")
+    _global_options(parser, suppress=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, suppress=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sub.add_parser("shell", parents=[common], help="a login shell in the sandbox (the default)")
+    p = sub.add_parser("exec", parents=[common], help="run one command in a fresh sandbox",
+                       usage="aishell exec [options] [--] COMMAND [ARGS...]")
+    p.add_argument("cmd", nargs=argparse.REMAINDER, help="the command and its arguments")
+
+    p = sub.add_parser("check", parents=[common], help="check the engine, images and paths")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("info", parents=[common], help="versions, paths and the engine")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--foundation", action="store_true",
+                   help="print the foundation image's Dockerfile")
+
+    p = sub.add_parser("build", parents=[common], help="build the foundation image if missing")
+    p.add_argument("--force", action="store_true", help="rebuild even when the tag exists")
+    return parser
+
+
+def _context(ns: argparse.Namespace) -> Any:
+    from aishell.context import Context  # noqa: PLC0415 - keeps --version/--help fast
+
+    return Context.create(
+        ns.project, verbose=ns.verbose, quiet=ns.quiet, no_color=ns.no_color,
+        json=getattr(ns, "json", False),
+    )
+
+
+def _dispatch(ns: argparse.Namespace) -> int:
+    command = ns.command or "shell"
+    ctx = _context(ns)
+    if command == "shell":
+        from aishell.commands import launch  # noqa: PLC0415
+
+        return launch.shell(ctx)
+    if command == "exec":
+        from aishell.commands import launch  # noqa: PLC0415
+
+        cmd = list(ns.cmd)
+        if cmd[:1] == ["--"]:
+            cmd = cmd[1:]
+        return launch.exec_command(ctx, cmd)
+    if command == "check":
+        from aishell.commands import doctor  # noqa: PLC0415
+        from aishell.render_doctor import print_findings  # noqa: PLC0415
+
+        findings = doctor.check(ctx)
+        print_findings(ctx, findings)
+        return 1 if any(f.status == "fail" for f in findings) else 0
+    if command == "info":
+        from aishell.commands import doctor  # noqa: PLC0415
+        from aishell.render_doctor import print_info  # noqa: PLC0415
+
+        if ns.foundation:
+            from aishell.commands.launch import foundation_for  # noqa: PLC0415
+
+            print(foundation_for(ctx).dockerfile(), end="")
+            return 0
+        print_info(ctx, asdict(doctor.info(ctx)))
+        return 0
+    if command == "build":
+        from aishell.commands import launch  # noqa: PLC0415
+
+        tag = launch.ensure_image(ctx, force=ns.force)
+        if not ctx.quiet:
+            print(tag)
+        return 0
+    raise AssertionError(command)  # pragma: no cover - argparse restricts choices
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (the console script passes it to sys.exit)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        ns = parser.parse_args(args)
+    except SystemExit as exc:  # argparse: --help, --version, usage errors
+        return int(exc.code or 0)
+    from aishell import errors_report  # noqa: PLC0415
+
+    return errors_report.guard(lambda: _dispatch(ns), verbose=bool(ns.verbose))
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Verb-named command implementations; each returns data or an exit code."""

@@ -1,0 +1,313 @@
+"""The engine boundary: every conversation with Docker (or Podman) happens here.
+
+Reads that sit on the launch path (does this image exist? what version is the
+engine?) use a few lines of HTTP over the engine's Unix socket, because importing the
+Docker SDK alone costs about 300 ms. Everything else — builds, volumes, containers,
+labels — goes through the Docker SDK, imported on first use. The engine CLI is used
+only where a real TTY must be attached (:func:`aishell.request.cli_args`).
+
+Engine errors become the typed exceptions of :mod:`aishell.errors`.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import socket
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlparse
+
+from aishell.errors import (
+    BuildFailed,
+    EngineConflict,
+    EngineError,
+    EngineNotFound,
+    EngineUnavailable,
+)
+
+DEFAULT_SOCKET = "/var/run/docker.sock"
+START_HINT = (
+    "start it (`sudo systemctl start docker`, or `sudo scripts/provision.sh` from the "
+    "aishell checkout), or point DOCKER_HOST at a running engine"
+)
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    version: str
+    api_version: str
+    os: str
+    arch: str
+    rootless: bool
+    podman: bool
+    storage_driver: str
+    cgroup_version: str
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self._path)
+        self.sock = sock
+
+
+def _socket_path(docker_host: str | None) -> str | None:
+    """The Unix socket to talk to, or None when DOCKER_HOST is not a Unix socket."""
+    if not docker_host:
+        return DEFAULT_SOCKET
+    parsed = urlparse(docker_host)
+    if parsed.scheme == "unix":
+        return parsed.path
+    return None
+
+
+def _platform_arch(machine: str) -> str:
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+class Engine:
+    """A handle on one container engine.
+
+    Args:
+        docker_host: the engine address (default: ``DOCKER_HOST`` or the local socket).
+        cli: the engine CLI used for TTY attachment (default: ``docker``, else ``podman``).
+    """
+
+    def __init__(self, docker_host: str | None = None, cli: str | None = None) -> None:
+        self.docker_host = docker_host if docker_host is not None else os.environ.get(
+            "DOCKER_HOST"
+        )
+        self._cli = cli
+        self._sdk: Any = None
+
+    # -- the engine CLI -----------------------------------------------------------
+    @property
+    def cli(self) -> str:
+        if self._cli is None:
+            self._cli = "docker" if shutil.which("docker") else (
+                "podman" if shutil.which("podman") else "docker"
+            )
+        return self._cli
+
+    # -- fast reads over the socket --------------------------------------------
+    def _get(self, path: str, timeout: float = 10.0) -> tuple[int, Any]:
+        sock = _socket_path(self.docker_host)
+        if sock is None:
+            return self._sdk_get(path)
+        conn = _UnixHTTPConnection(sock, timeout)
+        try:
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            body = resp.read()
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            raise EngineUnavailable(
+                f"the container engine is not running (no answer on {sock})", hint=START_HINT
+            ) from exc
+        except PermissionError as exc:
+            raise EngineUnavailable(
+                f"permission denied on the engine socket {sock}",
+                hint="add your user to the `docker` group (then log in again), or use rootless Docker",
+            ) from exc
+        except OSError as exc:
+            raise EngineUnavailable(f"cannot talk to the engine on {sock}: {exc}",
+                                    hint=START_HINT) from exc
+        finally:
+            conn.close()
+        try:
+            data = json.loads(body) if body else None
+        except ValueError:
+            data = body.decode("utf-8", "replace")
+        return resp.status, data
+
+    def _sdk_get(self, path: str) -> tuple[int, Any]:
+        client = self.sdk()
+        resp = client.api.get(client.api.base_url + path)
+        try:
+            data = resp.json()
+        except ValueError:
+            data = resp.text
+        return int(resp.status_code), data
+
+    def info(self) -> EngineInfo:
+        """Engine version, API version, rootless/podman. Raises EngineUnavailable."""
+        status, version = self._get("/version", timeout=5.0)
+        if status != 200 or not isinstance(version, dict):
+            raise EngineUnavailable(f"the engine answered /version with HTTP {status}",
+                                    hint=START_HINT)
+        _, info = self._get("/info", timeout=10.0)
+        info = info if isinstance(info, dict) else {}
+        components = [str(c.get("Name", "")) for c in version.get("Components") or []]
+        sec = " ".join(info.get("SecurityOptions") or [])
+        return EngineInfo(
+            version=str(version.get("Version", "?")),
+            api_version=str(version.get("ApiVersion", "?")),
+            os=str(version.get("Os", "linux")),
+            arch=_platform_arch(str(version.get("Arch", "?"))),
+            rootless="rootless" in sec,
+            podman=any("podman" in c.lower() for c in components),
+            storage_driver=str(info.get("Driver", "?")),
+            cgroup_version=str(info.get("CgroupVersion", "?")),
+        )
+
+    def image_inspect(self, ref: str) -> dict[str, Any] | None:
+        """The image's inspect document, or None when the engine does not have it."""
+        status, data = self._get(f"/images/{quote(ref, safe='')}/json")
+        if status == 404:
+            return None
+        if status != 200 or not isinstance(data, dict):
+            raise EngineError(f"cannot inspect image {ref}: HTTP {status} {data}")
+        return data
+
+    def image_exists(self, ref: str) -> bool:
+        return self.image_inspect(ref) is not None
+
+    # -- the SDK ------------------------------------------------------------------
+    def sdk(self) -> Any:
+        """The Docker SDK client, created on first use."""
+        if self._sdk is None:
+            import docker  # noqa: PLC0415 - 300 ms import, kept off the launch path
+            import docker.errors  # noqa: PLC0415
+
+            try:
+                kwargs: dict[str, Any] = {"version": "auto"}
+                if self.docker_host:
+                    kwargs["base_url"] = self.docker_host
+                    self._sdk = docker.DockerClient(**kwargs)
+                else:
+                    self._sdk = docker.from_env(version="auto")
+            except docker.errors.DockerException as exc:
+                raise EngineUnavailable(f"cannot reach the container engine: {exc}",
+                                        hint=START_HINT) from exc
+        return self._sdk
+
+    def build_image(
+        self,
+        context: Path,
+        *,
+        tag: str,
+        labels: Mapping[str, str],
+        buildargs: Mapping[str, str] | None = None,
+        on_line: Callable[[str], None] | None = None,
+        network_mode: str | None = None,
+    ) -> str:
+        """Build ``context``/Dockerfile as ``tag`` and return the image id.
+
+        Args:
+            context: directory holding the Dockerfile and its build context.
+            tag: the tag to give the image.
+            labels: labels stamped on the image.
+            buildargs: build arguments (proxy variables go here).
+            on_line: called with every line of build output.
+            network_mode: network for RUN steps (``host`` to reach loopback services).
+
+        Raises:
+            BuildFailed: a step failed; ``log`` holds that step's output.
+            EngineUnavailable: the engine does not answer.
+        """
+        import docker.errors  # noqa: PLC0415
+
+        api = self.sdk().api
+        step_log: list[str] = []
+        image_id = ""
+        try:
+            stream: Iterator[dict[str, Any]] = api.build(
+                path=str(context),
+                tag=tag,
+                labels=dict(labels),
+                buildargs=dict(buildargs or {}),
+                rm=True,
+                forcerm=True,
+                pull=False,
+                decode=True,
+                network_mode=network_mode,
+            )
+            for chunk in stream:
+                if "error" in chunk:
+                    detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
+                    raise BuildFailed(
+                        f"building {tag} failed: {str(detail).strip().splitlines()[-1]}",
+                        log="".join(step_log),
+                        hint="the log of the failing step is shown above; fix it and run again",
+                    )
+                text = chunk.get("stream")
+                if text:
+                    if text.startswith("Step "):
+                        step_log = []
+                    step_log.append(text)
+                    if on_line:
+                        for line in text.splitlines():
+                            if line.strip():
+                                on_line(line)
+                aux = chunk.get("aux")
+                if isinstance(aux, dict) and "ID" in aux:
+                    image_id = str(aux["ID"])
+        except docker.errors.APIError as exc:
+            raise _translate(exc, f"building {tag}") from exc
+        except docker.errors.DockerException as exc:
+            raise EngineUnavailable(f"building {tag}: {exc}", hint=START_HINT) from exc
+        if not image_id:
+            data = self.image_inspect(tag)
+            if data is None:
+                raise BuildFailed(f"building {tag} produced no image", log="".join(step_log))
+            image_id = str(data["Id"])
+        return image_id
+
+    def remove_image(self, ref: str, *, force: bool = False) -> None:
+        import docker.errors  # noqa: PLC0415
+
+        try:
+            self.sdk().api.remove_image(ref, force=force, noprune=False)
+        except docker.errors.APIError as exc:
+            raise _translate(exc, f"removing image {ref}") from exc
+
+    def tag_image(self, image: str, repository: str, tag: str) -> None:
+        import docker.errors  # noqa: PLC0415
+
+        try:
+            self.sdk().api.tag(image, repository, tag)
+        except docker.errors.APIError as exc:
+            raise _translate(exc, f"tagging {image}") from exc
+
+    def list_images(self, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+        filters = [f"{k}={v}" if v else k for k, v in labels.items()]
+        status, data = self._get("/images/json?filters=" + quote(json.dumps({"label": filters})))
+        if status != 200 or not isinstance(data, list):
+            raise EngineError(f"cannot list images: HTTP {status}")
+        return data
+
+    def list_containers(self, labels: Mapping[str, str], *, all: bool = True) -> list[dict[str, Any]]:  # noqa: A002
+        filters = [f"{k}={v}" if v else k for k, v in labels.items()]
+        query = "filters=" + quote(json.dumps({"label": filters}))
+        status, data = self._get(f"/containers/json?all={int(all)}&{query}")
+        if status != 200 or not isinstance(data, list):
+            raise EngineError(f"cannot list containers: HTTP {status}")
+        return data
+
+    def remove_container(self, ref: str, *, force: bool = True) -> None:
+        import docker.errors  # noqa: PLC0415
+
+        try:
+            self.sdk().api.remove_container(ref, force=force, v=False)
+        except docker.errors.APIError as exc:
+            raise _translate(exc, f"removing container {ref}") from exc
+
+
+def _translate(exc: Any, what: str) -> EngineError:
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    explanation = getattr(exc, "explanation", None) or str(exc)
+    message = f"{what}: {explanation}"
+    if status == 404:
+        return EngineNotFound(message)
+    if status == 409:
+        return EngineConflict(message)
+    return EngineError(message)

@@ -1,0 +1,52 @@
+"""The one top-level error handler: expected errors, Ctrl-C, and bug reports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import sys
+import traceback
+from collections.abc import Callable
+
+from aishell import __version__
+from aishell.errors import AishellError
+from aishell.paths import default_paths
+from aishell.render import err
+
+
+def guard(body: Callable[[], int], *, verbose: bool = False) -> int:
+    try:
+        return body()
+    except AishellError as exc:
+        err(f"error: {exc.message}")
+        if exc.hint:
+            err(f"hint: {exc.hint}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the last line of defence
+        path = _write_report(exc)
+        err(f"aishell crashed: {type(exc).__name__}: {exc}")
+        err(f"a bug report was written to {path}" if path else "no bug report could be written")
+        if verbose:
+            traceback.print_exc()
+        return 1
+
+
+def _write_report(exc: BaseException) -> str | None:
+    try:
+        directory = default_paths().bug_reports
+        directory.mkdir(parents=True, exist_ok=True)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        path = directory / f"crash-{stamp}.log"
+        text = (
+            f"aishell {__version__}\npython {sys.version}\nplatform {platform.platform()}\n"
+            f"argv {sys.argv}\n\n" + "".join(traceback.format_exception(exc))
+        )
+        path.write_text(text, encoding="utf-8")
+        return str(path)
+    except OSError:
+        return None

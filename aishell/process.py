@@ -1,0 +1,79 @@
+"""The one place external processes are started."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from aishell.errors import AishellError, ProcessError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    check: bool = True,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    input: str | None = None,  # noqa: A002 - mirrors subprocess.run
+    capture: bool = True,
+    timeout: float | None = None,
+) -> Result:
+    """Run ``argv`` and return its output.
+
+    ``env`` entries are added to the current environment (``None`` keeps it as is).
+    Raises ProcessError on a non-zero exit when ``check``; AishellError when the
+    program does not exist.
+    """
+    args = [str(a) for a in argv]
+    log.debug("run: %s", " ".join(args))
+    full_env = None if env is None else {**os.environ, **env}
+    try:
+        proc = subprocess.run(
+            args,
+            env=full_env,
+            cwd=cwd,
+            input=input,
+            capture_output=capture,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise AishellError(
+            f"{args[0]}: command not found", hint=f"install {args[0]} or put it on PATH"
+        ) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise AishellError(f"{' '.join(args)} timed out after {timeout} s") from exc
+    result = Result(proc.returncode, proc.stdout or "", proc.stderr or "")
+    if check and proc.returncode != 0:
+        raise ProcessError(args, proc.returncode, result.stdout, result.stderr)
+    return result
+
+
+def replace_process(argv: Sequence[str]) -> int:
+    """Hand the terminal to ``argv``: exec it in place of this process.
+
+    Used for interactive launches so the engine CLI owns the TTY exactly as when run
+    by hand (resize, Ctrl-C, exit status). Returns only in tests that stub execvp.
+    """
+    args = [str(a) for a in argv]
+    log.debug("exec: %s", " ".join(args))
+    try:
+        os.execvp(args[0], args)  # noqa: S606 - deliberate: the engine CLI takes over the TTY
+    except FileNotFoundError as exc:
+        raise AishellError(
+            f"{args[0]}: command not found", hint=f"install {args[0]} or put it on PATH"
+        ) from exc
+    return 0  # pragma: no cover - execvp does not return

@@ -1,0 +1,95 @@
+#!/bin/bash
+# aishell sandbox entrypoint. Runs as root, prepares the user that mirrors the host
+# user, then exec's the command as that user through gosu: no wrapper process remains.
+#
+# Inputs (environment, set by aishell):
+#   AISHELL_UID, AISHELL_GID   host user's ids
+#   AISHELL_USER               host user name (a fallback name is used when taken)
+#   AISHELL_HOME               host home path; a fresh, empty directory inside
+#   AISHELL_PROJECT            project path (git safe.directory)
+#   AISHELL_GIT_NAME, AISHELL_GIT_EMAIL   host git identity (optional)
+#   AISHELL_PRE_START          command run in the background as the user (optional)
+set -euo pipefail
+
+uid=${AISHELL_UID:-0}
+gid=${AISHELL_GID:-0}
+want_user=${AISHELL_USER:-aishell}
+home=${AISHELL_HOME:-/home/$want_user}
+state=/run/aishell
+mkdir -p "$state"
+
+if [ "$uid" = 0 ]; then
+  user=root
+  home=/root
+else
+  # Group: reuse whatever group already has this GID, else create one.
+  if ! getent group "$gid" >/dev/null; then
+    group=$want_user
+    getent group "$group" >/dev/null && group="aishell-$gid"
+    groupadd --gid "$gid" "$group"
+  fi
+  # User: reuse the image's user with this UID (pointing it at our home), else create one.
+  if existing=$(getent passwd "$uid"); then
+    user=${existing%%:*}
+    usermod --home "$home" --gid "$gid" "$user" >/dev/null 2>&1 || true
+  else
+    user=$want_user
+    if getent passwd "$user" >/dev/null; then user="aishell-$uid"; fi
+    useradd --uid "$uid" --gid "$gid" --home-dir "$home" --no-create-home \
+      --shell /bin/bash "$user"
+  fi
+  # A fresh HOME inside the container; the host's home is never mounted. The engine
+  # creates HOME and the parents of mount points below it as root: hand those to the
+  # user so harnesses can create siblings (~/.config/x next to a mounted ~/.config/y).
+  # -xdev keeps find out of the mounts themselves (the project, config dirs).
+  mkdir -p "$home"
+  while IFS= read -r -d '' dir; do
+    mountpoint -q "$dir" || chown "$uid:$gid" "$dir"
+  done < <(find "$home" -xdev -maxdepth 3 -type d -user 0 -print0 2>/dev/null)
+fi
+
+# git: trust the project and take the host identity (system-wide, HOME is fresh).
+if [ -n "${AISHELL_PROJECT:-}" ]; then
+  git config --system --add safe.directory "$AISHELL_PROJECT"
+fi
+[ -n "${AISHELL_GIT_NAME:-}" ] && git config --system user.name "$AISHELL_GIT_NAME"
+[ -n "${AISHELL_GIT_EMAIL:-}" ] && git config --system user.email "$AISHELL_GIT_EMAIL"
+
+# The locked env: its bins come first on PATH, for login shells too.
+path_prefix=""
+for dir in /tools/bin /tools/node/bin; do
+  [ -d "$dir" ] && path_prefix="$path_prefix$dir:"
+done
+export PATH="$path_prefix$PATH"
+printf 'export PATH=%q\n' "$PATH" > /etc/profile.d/00-aishell-path.sh
+
+# Window title and a prompt that says where you are.
+project_name=$(basename "${AISHELL_PROJECT:-sandbox}")
+cat > /etc/profile.d/01-aishell-prompt.sh <<PROFILE
+PS1='[aishell] \u@${project_name}:\w\\$ '
+PROFILE
+
+export HOME="$home" USER="$user" LOGNAME="$user" SHELL=/bin/bash
+
+run_as() {
+  if [ "$uid" = 0 ]; then "$@"; else gosu "$user" "$@"; fi
+}
+
+# pre_start: background, as the user; its state is read by `aishell ps`.
+if [ -n "${AISHELL_PRE_START:-}" ]; then
+  echo pending > "$state/pre-start"
+  (
+    if run_as bash -c "$AISHELL_PRE_START" >/tmp/pre-start.log 2>&1; then
+      echo ready > "$state/pre-start"
+    else
+      echo failed > "$state/pre-start"
+    fi
+  ) &
+fi
+unset AISHELL_PRE_START
+
+cd "${AISHELL_PROJECT:-$home}" 2>/dev/null || cd "$home"
+if [ "$uid" = 0 ]; then
+  exec "$@"
+fi
+exec gosu "$user" "$@"
