@@ -11,11 +11,14 @@ Engine errors become the typed exceptions of :mod:`aishell.errors`.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import io
 import json
 import os
 import shutil
 import socket
+import tarfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,12 +104,16 @@ class Engine:
 
     # -- fast reads over the socket --------------------------------------------
     def _get(self, path: str, timeout: float = 10.0) -> tuple[int, Any]:
+        return self._request("GET", path, timeout=timeout)
+
+    def _request(self, method: str, path: str, timeout: float = 10.0,
+                 raw: bool = False) -> tuple[int, Any]:
         sock = _socket_path(self.docker_host)
         if sock is None:
-            return self._sdk_get(path)
+            return self._sdk_request(method, path, raw=raw)
         conn = _UnixHTTPConnection(sock, timeout)
         try:
-            conn.request("GET", path)
+            conn.request(method, path)
             resp = conn.getresponse()
             body = resp.read()
         except (FileNotFoundError, ConnectionRefusedError) as exc:
@@ -123,15 +130,20 @@ class Engine:
                                     hint=START_HINT) from exc
         finally:
             conn.close()
+        if raw:
+            return resp.status, body
         try:
             data = json.loads(body) if body else None
         except ValueError:
             data = body.decode("utf-8", "replace")
         return resp.status, data
 
-    def _sdk_get(self, path: str) -> tuple[int, Any]:
+    def _sdk_request(self, method: str, path: str, raw: bool = False) -> tuple[int, Any]:
         client = self.sdk()
-        resp = client.api.get(client.api.base_url + path)
+        call = {"GET": client.api.get, "POST": client.api.post, "DELETE": client.api.delete}[method]
+        resp = call(client.api.base_url + path)
+        if raw:
+            return int(resp.status_code), resp.content
         try:
             data = resp.json()
         except ValueError:
@@ -293,13 +305,75 @@ class Engine:
             raise EngineError(f"cannot list containers: HTTP {status}")
         return data
 
-    def remove_container(self, ref: str, *, force: bool = True) -> None:
-        import docker.errors  # noqa: PLC0415
+    def container_inspect(self, ref: str) -> dict[str, Any] | None:
+        """The container's inspect document, or None when there is no such container."""
+        status, data = self._get(f"/containers/{quote(ref, safe='')}/json")
+        if status == 404:
+            return None
+        if status != 200 or not isinstance(data, dict):
+            raise EngineError(f"cannot inspect container {ref}: HTTP {status} {data}")
+        return data
 
-        try:
-            self.sdk().api.remove_container(ref, force=force, v=False)
-        except docker.errors.APIError as exc:
-            raise _translate(exc, f"removing container {ref}") from exc
+    def remove_container(self, ref: str, *, force: bool = True) -> None:
+        """Remove ``ref`` (killing it first when ``force``); anonymous volumes are kept.
+
+        Raises:
+            EngineNotFound: there is no such container.
+            EngineConflict: it is running and ``force`` is false, or removal is in progress.
+        """
+        status, data = self._request(
+            "DELETE", f"/containers/{quote(ref, safe='')}?force={int(force)}&v=0", timeout=60.0
+        )
+        _check_status(status, data, f"removing container {ref}")
+
+    def stop_container(self, ref: str, *, timeout: int = 10) -> None:
+        """Stop ``ref`` (SIGTERM, then SIGKILL after ``timeout`` seconds); stopped is fine.
+
+        Raises:
+            EngineNotFound: there is no such container.
+        """
+        status, data = self._request(
+            "POST", f"/containers/{quote(ref, safe='')}/stop?t={timeout}", timeout=timeout + 30.0
+        )
+        if status == 304:  # already stopped
+            return
+        _check_status(status, data, f"stopping container {ref}")
+
+    def read_file(self, container: str, path: str) -> bytes | None:
+        """The content of regular file ``path`` inside ``container``, None when missing.
+
+        Uses the archive endpoint: nothing is started in the container.
+        """
+        status, body = self._request(
+            "GET", f"/containers/{quote(container, safe='')}/archive?path={quote(path)}",
+            raw=True,
+        )
+        if status == 404:
+            return None
+        _check_status(status, body, f"reading {path} in {container}")
+        with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+            for member in tar:
+                if member.isfile():
+                    handle = tar.extractfile(member)
+                    return handle.read() if handle is not None else None
+        return None
+
+
+def _check_status(status: int, data: object, what: str) -> None:
+    if 200 <= status < 300:
+        return
+    if isinstance(data, bytes):
+        with contextlib.suppress(ValueError):
+            data = json.loads(data)
+    message = data.get("message", data) if isinstance(data, dict) else data
+    if isinstance(message, bytes):
+        message = message.decode("utf-8", "replace")
+    text = f"{what}: {str(message).strip() or f'HTTP {status}'}"
+    if status == 404:
+        raise EngineNotFound(text)
+    if status == 409:
+        raise EngineConflict(text)
+    raise EngineError(text)
 
 
 def _translate(exc: Any, what: str) -> EngineError:

@@ -9,6 +9,7 @@
 #   AISHELL_PROJECT            project path (git safe.directory)
 #   AISHELL_GIT_NAME, AISHELL_GIT_EMAIL   host git identity (optional)
 #   AISHELL_PRE_START          command run in the background as the user (optional)
+#   AISHELL_DETACH=1           run the command inside tmux session `main` (aishell --detach)
 set -euo pipefail
 
 uid=${AISHELL_UID:-0}
@@ -88,7 +89,29 @@ if [ -n "${AISHELL_PRE_START:-}" ]; then
 fi
 unset AISHELL_PRE_START
 
+# TERM: the host's terminal may have no terminfo entry in this image (kitty, ghostty,
+# wezterm…); programs then misdraw or refuse to start. Fall back to a universal one.
+if [ -n "${TERM:-}" ] && ! infocmp "$TERM" >/dev/null 2>&1; then
+  export TERM=xterm-256color
+fi
+
 cd "${AISHELL_PROJECT:-$home}" 2>/dev/null || cd "$home"
+
+if [ "${AISHELL_DETACH:-}" = 1 ]; then
+  unset AISHELL_DETACH
+  # The command runs in tmux session `main` (`aishell attach` joins it). This process
+  # then waits on a tmux channel the session signals when the command ends, so the
+  # container lives exactly as long as the command; tmux remembers a signal sent before
+  # anyone waits, and a killed session ends the wait too (its server exits).
+  run_as tmux -u new-session -d -s main -x 200 -y 50 -c "$PWD" -- \
+    bash -c '"$@"; status=$?; tmux wait-for -S aishell-main; exit $status' aishell "$@"
+  if [ "$uid" = 0 ]; then
+    exec tmux wait-for aishell-main
+  fi
+  exec gosu "$user" tmux wait-for aishell-main
+fi
+unset AISHELL_DETACH
+
 if [ "$uid" = 0 ]; then
   exec "$@"
 fi
