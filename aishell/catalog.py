@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import difflib
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 # Self-updaters cannot write to the read-only env, and a harness that replaced itself
 # would no longer be the locked build: every sandbox gets all of these, so a harness
@@ -116,3 +117,32 @@ def nearest(name: str, extra: list[str] | None = None) -> str | None:
     """The catalog name (or one of ``extra``) closest to ``name``, for "did you mean" hints."""
     found = difflib.get_close_matches(name, [*CATALOG, *(extra or [])], n=1, cutoff=0.5)
     return found[0] if found else None
+
+
+def _npm_name(spec: str) -> str:
+    """``npm:@scope/pkg@range`` → ``@scope/pkg``."""
+    body = spec.removeprefix("npm:")
+    at = body.find("@", 1)
+    return body if at == -1 else body[:at]
+
+
+def lookup(name: str, manifest: Mapping[str, object] | None = None) -> Harness | None:
+    """The harness ``name``: the manifest's ``[harnesses]`` entry first, else the catalog's."""
+    base = CATALOG.get(name)
+    if manifest is None or name not in manifest:
+        return base
+    spec = manifest[name]
+    package = base.package if base else name
+    bins: tuple[str, ...] = base.bins if base else (name,)
+    if isinstance(spec, dict):
+        package = str(spec.get("npm", package))
+        declared = spec.get("bin")
+        if isinstance(declared, str):
+            bins = (declared,)
+        elif isinstance(declared, list) and declared:
+            bins = tuple(str(b) for b in declared)
+    elif isinstance(spec, str) and spec.startswith("npm:"):
+        package = _npm_name(spec)
+    if base is not None:
+        return replace(base, package=package, bins=bins)
+    return Harness(name, package, bins)

@@ -1,19 +1,11 @@
-"""`aishell` / `aishell shell` and `aishell exec`: start a sandbox container."""
+"""The image every sandbox runs on (`aishell build`), shared by the launch commands."""
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Sequence
-from pathlib import Path
-
-from aishell import certs, process, render
+from aishell import render
 from aishell.context import Context
 from aishell.errors import AishellError
 from aishell.foundation import Foundation, ensure_foundation
-from aishell.identity import HostUser, git_identity
-from aishell.request import ContainerRequest, cli_args
-from aishell.sandbox import SandboxSpec, build_request
 
 
 def foundation_for(ctx: Context) -> Foundation:
@@ -39,49 +31,3 @@ def ensure_image(ctx: Context, *, force: bool = False) -> str:
                 render.err(log.rstrip())
             raise
     return foundation.tag
-
-
-def _check_project(project: Path) -> None:
-    if not project.is_dir():
-        raise AishellError(f"project directory does not exist: {project}",
-                           hint="pass an existing directory with --project")
-
-
-def sandbox_request(ctx: Context, command: Sequence[str], *, tty: bool) -> ContainerRequest:
-    _check_project(ctx.project)
-    image = ensure_image(ctx)
-    settings = ctx.config.table("settings")
-    return build_request(
-        SandboxSpec(
-            image=image,
-            project=ctx.project,
-            user=HostUser.current(),
-            git=git_identity(ctx.project),
-            command=command,
-            tty=tty,
-            ca_bundle=certs.find_bundle(settings.get("ca_bundle")),
-            host_env=os.environ,
-        )
-    )
-
-
-def launch(ctx: Context, req: ContainerRequest) -> int:
-    """Hand the terminal to the engine CLI running ``req``; its exit code is ours."""
-    os.environ.update(req.process_env())
-    sys.stdout.flush()
-    sys.stderr.flush()
-    return process.replace_process(cli_args(req, ctx.engine.cli))
-
-
-def shell(ctx: Context) -> int:
-    tty = sys.stdin.isatty() and sys.stdout.isatty()
-    req = sandbox_request(ctx, ["bash", "-l"], tty=tty)
-    return launch(ctx, req)
-
-
-def exec_command(ctx: Context, command: Sequence[str]) -> int:
-    if not command:
-        raise AishellError("nothing to run", hint="aishell exec -- COMMAND [ARGS…]")
-    tty = sys.stdin.isatty() and sys.stdout.isatty()
-    req = sandbox_request(ctx, list(command), tty=tty)
-    return launch(ctx, req)
