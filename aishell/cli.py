@@ -194,6 +194,10 @@ def _launch(ctx: Any, opts: Any) -> int:  # noqa: ANN401
 
 def _dispatch(ns: argparse.Namespace, routed: _Routed) -> int:  # noqa: PLR0911, PLR0912
     command = ns.command or "shell"
+    if ns.verbose:
+        from aishell import process  # noqa: PLC0415
+
+        process.VERBOSE = True
     ctx = _context(ns)
     if command == "shell":
         if ns.command is None:  # bare `aishell`
