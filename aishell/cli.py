@@ -145,7 +145,7 @@ def route(args: Sequence[str]) -> _Routed:
     from aishell.errors import UsageError  # noqa: PLC0415
 
     options, word, rest = _split(args)
-    if word is None or word in COMMANDS and word != "run":
+    if word is None or (word in COMMANDS and word != "run"):
         return _Routed(list(args))
     if word == "run":
         more, harness, rest = _split(rest)
@@ -162,7 +162,7 @@ def route(args: Sequence[str]) -> _Routed:
     return _Routed(["run", *options], harness, rest)
 
 
-def _context(ns: argparse.Namespace) -> Any:  # noqa: ANN401 - the Context import is lazy
+def _context(ns: argparse.Namespace) -> Any:
     from aishell.context import Context  # noqa: PLC0415 - keeps --version/--help fast
 
     return Context.create(
@@ -171,7 +171,7 @@ def _context(ns: argparse.Namespace) -> Any:  # noqa: ANN401 - the Context impor
     )
 
 
-def _run_options_of(ns: argparse.Namespace, routed: _Routed) -> Any:  # noqa: ANN401
+def _run_options_of(ns: argparse.Namespace, routed: _Routed) -> Any:
     from aishell.commands.run import RunOptions  # noqa: PLC0415
 
     return RunOptions(
@@ -181,7 +181,7 @@ def _run_options_of(ns: argparse.Namespace, routed: _Routed) -> Any:  # noqa: AN
     )
 
 
-def _launch(ctx: Any, opts: Any) -> int:  # noqa: ANN401
+def _launch(ctx: Any, opts: Any) -> int:
     from aishell.commands import run  # noqa: PLC0415
     from aishell.render_run import print_started  # noqa: PLC0415
 
@@ -192,7 +192,7 @@ def _launch(ctx: Any, opts: Any) -> int:  # noqa: ANN401
     return 0
 
 
-def _dispatch(ns: argparse.Namespace, routed: _Routed) -> int:  # noqa: PLR0911, PLR0912
+def _dispatch(ns: argparse.Namespace, routed: _Routed) -> int:  # noqa: PLR0911
     command = ns.command or "shell"
     if ns.verbose:
         from aishell import process  # noqa: PLC0415

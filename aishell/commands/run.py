@@ -101,7 +101,7 @@ def _one_off(opts: RunOptions, user: HostUser, project: Path) -> RunConfig:
     try:
         for spec in opts.volumes:
             mount = runconfig.parse_mount(spec, user, os.environ, project)
-            if not os.path.exists(mount.source):
+            if not Path(mount.source).exists():
                 raise UsageError(f"--volume {spec}: {mount.source} does not exist")
             mounts.append(mount)
         ports = [runconfig.parse_port(p) for p in opts.ports]
@@ -201,7 +201,7 @@ def system_file_mounts(ctx: Context, harness: Harness) -> list[Mount]:
             tmp = host.with_name(host.name + f".{os.getpid()}.tmp")
             tmp.write_text(content, encoding="utf-8")
             tmp.chmod(0o644)
-            os.replace(tmp, host)
+            tmp.replace(host)
         mounts.append(Mount(str(host), container_path, read_only=True))
     return mounts
 
@@ -324,7 +324,7 @@ def run(ctx: Context, opts: RunOptions) -> Started | int:
 def exec_command(ctx: Context, command: Sequence[str]) -> int:
     """A one-off command in a fresh sandbox: no name, ports, pre-start or scan."""
     if not command:
-        raise UsageError("nothing to run", hint="aishell exec -- COMMAND [ARGS…]")
+        raise AishellError("nothing to run", hint="aishell exec -- COMMAND [ARGS…]")
     tty = sys.stdin.isatty() and sys.stdout.isatty()
     result = start(ctx, prepare(ctx, RunOptions(), tty=tty, one_shot=True, command=command))
     assert isinstance(result, int)
