@@ -126,6 +126,7 @@ class _Reader:
                 if not is_global:
                     data["extends"] = value
                     self.lines[(None, "extends")] = line
+                continue
             elif key in ("mounts", "ports"):
                 run[key] = self.strings(vnode, key)
             elif key == "docker_args":
@@ -246,6 +247,8 @@ def read_yaml(path: Path, *, is_global: bool = False) -> YamlSource:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "syntax error"
+        if exc.problem and exc.context and exc.context_mark is not None:
+            problem += f" ({exc.context} on line {exc.context_mark.line + 1})"
         raise ConfigError(f"invalid YAML: {problem}", path=path, line=line) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", path=path) from exc

@@ -78,7 +78,11 @@ def _key_lines(text: str) -> dict[str, tuple[int, list[int]]]:
             return
         for k, v in node.value:
             key = prefix + str(k.value)
-            items = [i.start_mark.line + 1 for i in v.value] if isinstance(v, yaml.SequenceNode) else []
+            items: list[int] = []
+            if isinstance(v, yaml.SequenceNode):
+                items = [i.start_mark.line + 1 for i in v.value]
+            elif isinstance(v, yaml.MappingNode):
+                items = [kk.start_mark.line + 1 for kk, _vv in v.value]
             out[key] = (k.start_mark.line + 1, items)
             if key == "detection":
                 walk(v, "detection.")
@@ -130,6 +134,12 @@ def to_toml(source: compat.YamlSource) -> str:
                 arr.add_line(indent="")
                 table.add(key, arr)
             elif isinstance(value, dict):
+                item_lines = where.get(ykey, (0, []))[1]
+                for index, name in enumerate(value):
+                    line = item_lines[index] if index < len(item_lines) else 0
+                    note = notes.trailing(line) if line else None
+                    if note:
+                        table.add(tomlkit.comment(f"{name}: {note}"))
                 inline = tomlkit.inline_table()
                 inline.update(value)
                 table.add(key, inline)
