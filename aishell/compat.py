@@ -127,7 +127,7 @@ class _Reader:
                     data["extends"] = value
                     self.lines[(None, "extends")] = line
                 continue
-            elif key in ("mounts", "ports"):
+            if key in ("mounts", "ports"):
                 run[key] = self.strings(vnode, key)
             elif key == "docker_args":
                 run[key] = self.strings(vnode, key, split=True)
