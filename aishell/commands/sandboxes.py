@@ -126,6 +126,9 @@ def attach_argv(ctx: Context, name: str, command: Sequence[str], *, tty: bool) -
     if workdir:
         argv += ["--workdir", workdir]
     argv += ["--env", "TERM"] if tty else []
+    home = _env_value(info, "AISHELL_HOME")
+    if home:  # root's passwd entry says /root; every sandbox's HOME is the host home path
+        argv += ["--env", f"HOME={home}"]
     return [*argv, container, "sh", "-c", _TERM_GUARD, "aishell", *inner]
 
 

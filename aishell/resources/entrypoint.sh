@@ -21,7 +21,8 @@ mkdir -p "$state"
 
 if [ "$uid" = 0 ]; then
   user=root
-  home=/root
+  home=${AISHELL_HOME:-/root}
+  mkdir -p "$home"  # the host's home path, like every other user (config mounts live there)
 else
   # Group: reuse whatever group already has this GID, else create one.
   if ! getent group "$gid" >/dev/null; then
