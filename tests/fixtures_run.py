@@ -10,7 +10,6 @@ test's own project path; cleanup removes exactly the containers with both.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
