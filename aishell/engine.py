@@ -12,12 +12,10 @@ Engine errors become the typed exceptions of :mod:`aishell.errors`.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import shutil
 import socket
-import tarfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -363,6 +361,9 @@ class Engine:
         if status == 404:
             return None
         _check_status(status, body, f"reading {path} in {container}")
+        import io  # noqa: PLC0415 - only `ps` reads files
+        import tarfile  # noqa: PLC0415
+
         with tarfile.open(fileobj=io.BytesIO(body)) as tar:
             for member in tar:
                 if member.isfile():
