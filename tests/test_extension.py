@@ -75,16 +75,20 @@ def test_extension_image_is_built_once_and_used(foundation_tag, project):
 
     from tests.conftest import run_aishell
 
+    import uuid
+
+    hello = f"hello {uuid.uuid4()}\n"  # a fresh image for this run
+    (project / ".aishell" / "motd").write_text(hello)
     tags = [extension.find(project, Foundation.from_settings()).tag]
     r = run_aishell("exec", "--", "cat", "/etc/motd", cwd=project)
     assert r.returncode == 0, r.stderr
-    assert r.stdout == "hello\n"
+    assert r.stdout == hello
     assert "building the project image" in r.stderr
     again = run_aishell("exec", "--", "cat", "/etc/motd", cwd=project)
-    assert again.stdout == "hello\n"
+    assert again.stdout == hello
     assert "building" not in again.stderr
-    (project / ".aishell" / "motd").write_text("changed\n")
+    (project / ".aishell" / "motd").write_text(f"changed {hello}")
     tags.append(extension.find(project, Foundation.from_settings()).tag)
     changed = run_aishell("exec", "--", "cat", "/etc/motd", cwd=project)
-    assert changed.stdout == "changed\n"
+    assert changed.stdout == f"changed {hello}"
     subprocess.run(["docker", "rmi", "-f", *tags], capture_output=True, check=False)
