@@ -21,6 +21,10 @@ from tests.fixtures_run import (
     tmux,
     wait_for,
 )
+from tests.test_sandbox_engine import (
+    TEST_USER,
+    non_root_runner,  # noqa: F401 - fixture
+)
 
 pytestmark = pytest.mark.engine
 
@@ -301,3 +305,34 @@ def test_title_is_set_on_a_terminal(run_project):
         out += chunk
     os.waitpid(pid, 0)
     assert f"\033]0;[aishell] {Path(rp.path).name}\007".encode() in out
+
+
+def test_non_root_detach_attach_and_stop(run_project, non_root_runner):  # noqa: F811
+    import pwd
+    import shutil
+    import tempfile
+
+    user = pwd.getpwnam(TEST_USER) if os.getuid() == 0 else pwd.getpwuid(os.getuid())
+    project = Path(tempfile.mkdtemp(prefix="aishell nonroot ", dir="/tmp"))
+    try:
+        os.chown(project, user.pw_uid, user.pw_gid)
+        project.chmod(0o755)
+        (project / "aishell.toml").write_text(
+            '[run]\ndocker_args = ["--label", "dev.aishell.test=1"]\n')
+        env = {**os.environ, "AISHELL_HOME": str(project / ".state"), "HOME": user.pw_dir}
+
+        def aishell(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([*non_root_runner, *args], cwd=project, env=env,
+                                  capture_output=True, text=True, check=False, timeout=120)
+
+        r = aishell("shell", "--detach")
+        assert r.returncode == 0, r.stderr
+        r = aishell("attach", "shell", "--", "sh", "-c",
+                    "id -un; id -u; echo $HOME; tmux ls | cut -d: -f1")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.splitlines()[1:] == [str(user.pw_uid), user.pw_dir, "main"]
+        assert aishell("stop", "shell").returncode == 0
+    finally:
+        subprocess.run(["docker", "rm", "-f", container_name(project, "shell")],
+                       capture_output=True, check=False)
+        shutil.rmtree(project, ignore_errors=True)
