@@ -282,3 +282,43 @@ def test_parsed_run_options_reach_run_options(tmp_path, monkeypatch):
     opts = seen["o"]
     assert (opts.harness, opts.name, opts.detach, opts.env, opts.ports, opts.args) == (
         "codex", "n", True, ("A",), ("1:2",), ("--name", "inner"))
+
+
+# -- notices and rendering ------------------------------------------------------------
+def test_inner_sandbox_note_is_said_once_per_machine(tmp_path, capsys):
+    ctx = Context.create(str(project_with(tmp_path)))
+    run.say_once(ctx, "inner-sandbox-codex", "codex runs with danger-full-access")
+    run.say_once(ctx, "inner-sandbox-codex", "codex runs with danger-full-access")
+    assert capsys.readouterr().err == "note: codex runs with danger-full-access\n"
+
+
+def test_ps_json_contract(tmp_path, capsys):
+    import json
+
+    from aishell.commands.sandboxes import Sandbox
+    from aishell.render_run import print_sandboxes
+
+    ctx = Context.create(str(project_with(tmp_path)), json=True)
+    box = Sandbox(name="claude", container="aishell-12345678-claude", project="/p",
+                  harness="claude", env_id="0123456789ab", status="running",
+                  uptime_seconds=75, pre_start="ready", detached=True)
+    print_sandboxes(ctx, [box], every_project=False)
+    doc = json.loads(capsys.readouterr().out)
+    assert doc == {"schema": "aishell.ps", "version": 1, "sandboxes": [{
+        "name": "claude", "container": "aishell-12345678-claude", "project": "/p",
+        "harness": "claude", "env_id": "0123456789ab", "status": "running",
+        "uptime_seconds": 75, "pre_start": "ready", "detached": True}]}
+
+
+def test_ps_table_for_people(tmp_path, capsys):
+    from aishell.commands.sandboxes import Sandbox
+    from aishell.render_run import print_sandboxes, uptime
+
+    ctx = Context.create(str(project_with(tmp_path)))
+    box = Sandbox("shell", "c", "/p", None, None, "exited", None, None, False)
+    print_sandboxes(ctx, [box], every_project=False)
+    assert capsys.readouterr().out.splitlines() == [
+        "NAME   HARNESS  ENV  STATUS  UPTIME  PRE-START",
+        "shell  shell    -    exited  -       -",
+    ]
+    assert [uptime(s) for s in (5, 125, 3700, 90000)] == ["5s", "2m", "1h01m", "1d1h"]
