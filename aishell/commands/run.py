@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -245,8 +246,6 @@ def clear_name(ctx: Context, container: str, name: str) -> None:
             return
         except EngineConflict:
             # the engine is already removing it (--rm after exit): wait for that
-            import time  # noqa: PLC0415
-
             time.sleep(0.1)
     raise AishellError(f"the stopped sandbox {container} could not be removed",
                        hint=f"remove it by hand: docker rm -f {container}")
