@@ -234,6 +234,10 @@ def clear_name(ctx: Context, container: str, name: str) -> None:
         info = ctx.engine.container_inspect(container)
         if info is None:
             return
+        labels = (info.get("Config") or {}).get("Labels") or {}
+        if labels.get("dev.aishell.kind") != "sandbox":
+            raise AishellError(f"a container named {container} exists and is not an aishell sandbox",
+                               hint="rename or remove it, or pick another name with --name")
         state = info.get("State") or {}
         if state.get("Running") or state.get("Restarting"):
             raise AishellError(
