@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from aishell import certs, process, render
+from aishell import certs, process, render, security
 from aishell.context import Context
 from aishell.errors import AishellError
 from aishell.foundation import Foundation, ensure_foundation
@@ -73,8 +73,11 @@ def launch(ctx: Context, req: ContainerRequest) -> int:
     return process.replace_process(cli_args(req, ctx.engine.cli))
 
 
-def shell(ctx: Context) -> int:
+def shell(ctx: Context, *, unsafe: bool = False) -> int:
     tty = sys.stdin.isatty() and sys.stdout.isatty()
+    for warning in security.preflight(ctx, interactive=True, unsafe=unsafe):
+        if not ctx.quiet:
+            render.warn(warning)
     req = sandbox_request(ctx, ["bash", "-l"], tty=tty)
     return launch(ctx, req)
 
