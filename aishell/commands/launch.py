@@ -21,6 +21,7 @@ def foundation_for(ctx: Context) -> Foundation:
     return Foundation.from_settings(
         base=table.get("base", Foundation.from_settings().base),
         extra_packages=table.get("packages", ()),
+        sudo=ctx.config.table("run").get("sudo", False) is True,
     )
 
 
@@ -61,6 +62,7 @@ def sandbox_request(ctx: Context, command: Sequence[str], *, tty: bool) -> Conta
             tty=tty,
             ca_bundle=certs.find_bundle(settings.get("ca_bundle")),
             host_env=os.environ,
+            sudo=ctx.config.table("run").get("sudo", False) is True,
         )
     )
 
