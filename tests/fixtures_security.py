@@ -1,0 +1,79 @@
+"""Fixtures for the security tests: an isolated AISHELL_HOME, project trees, git repos,
+and (engine tier) a foundation image that is removed afterwards only if this run built it."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pytest
+
+from aishell.context import Context
+from aishell.paths import default_paths
+
+TEST_LABEL = "dev.aishell.test"
+
+
+@pytest.fixture(autouse=True)
+def aishell_home(tmp_path_factory: pytest.TempPathFactory,
+                 monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own AISHELL_HOME: nothing reaches the real state directory."""
+    home = tmp_path_factory.mktemp("aishell-home")
+    monkeypatch.setenv("AISHELL_HOME", str(home))
+    return home
+
+
+def make_tree(root: Path, paths: Iterable[str], content: str = "") -> Path:
+    for rel in paths:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+    return root
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def init_repo(repo: Path) -> Path:
+    repo.mkdir(parents=True, exist_ok=True)
+    git(repo, "init", "-q")
+    git(repo, "config", "user.name", "Test")
+    git(repo, "config", "user.email", "test@example.invalid")
+    return repo
+
+
+def context(project: Path, toml: str | None = None) -> Context:
+    project.mkdir(parents=True, exist_ok=True)
+    if toml is not None:
+        (project / "aishell.toml").write_text(toml, encoding="utf-8")
+    return Context(project=project.resolve(), paths=default_paths(), quiet=True)
+
+
+@pytest.fixture(scope="session")
+def foundation_tag() -> Iterator[str]:
+    """The default foundation image; built when missing and then removed at the end."""
+    from aishell.engine import Engine
+    from aishell.foundation import Foundation, ensure_foundation
+
+    engine = Engine()
+    foundation = Foundation.from_settings()
+    state = ensure_foundation(engine, foundation)
+    yield foundation.tag
+    if state.built:
+        engine.remove_image(foundation.tag, force=True)
+
+
+def remove_containers(label_value: str) -> None:
+    from aishell.engine import Engine
+
+    engine = Engine()
+    for c in engine.list_containers({TEST_LABEL: label_value}):
+        engine.remove_container(str(c["Id"]))
+
+
+def new_label() -> str:
+    return uuid.uuid4().hex[:12]
