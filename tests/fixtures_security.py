@@ -67,11 +67,12 @@ def foundation_tag() -> Iterator[str]:
         engine.remove_image(foundation.tag, force=True)
 
 
-def remove_containers(label_value: str) -> None:
+def remove_containers(labels: dict[str, str]) -> None:
+    """Remove the containers carrying ``labels`` (only those a test created)."""
     from aishell.engine import Engine
 
     engine = Engine()
-    for c in engine.list_containers({TEST_LABEL: label_value}):
+    for c in engine.list_containers(labels):
         engine.remove_container(str(c["Id"]))
 
 
