@@ -139,3 +139,16 @@ def test_sudo_in_the_image_is_blocked_without_the_setting(tmp_path, sudo_foundat
     seen = _probe(tmp_path, sudo_foundation, sudo=False)
     assert seen["sudo"] == "fails"
     assert seen["nonewprivs"] == "1"
+
+
+def test_secret_values_never_reach_the_command_line(tmp_path):
+    spec = SandboxSpec(image="img", project=tmp_path, user=HostUser(1000, 1000, "u", "/h"),
+                       git=GitIdentity(None, None), extra_env={"ANTHROPIC_API_KEY": "sk-sekrit"},
+                       passthrough=("OPENAI_API_KEY",), env_volume="aishell-env-x")
+    req = build_request(spec)
+    argv = cli_args(req)
+    assert "sk-sekrit" not in " ".join(argv)
+    assert "ANTHROPIC_API_KEY" in argv and "OPENAI_API_KEY" in argv  # by name only
+    (tools,) = [m for m in req.mounts if m.target == "/tools"]
+    assert tools.read_only
+    assert not any(m.source in ("/h", "/var/run/docker.sock") for m in req.mounts)
