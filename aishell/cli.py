@@ -9,7 +9,6 @@ from dataclasses import asdict
 from typing import Any
 
 from aishell import __version__
-from aishell.errors import AishellError
 
 COMMANDS = ("shell", "exec", "check", "info", "build", "gitleaks")
 
@@ -73,8 +72,12 @@ def _context(ns: argparse.Namespace) -> Any:
     )
 
 
-def _dispatch(ns: argparse.Namespace) -> int:
+def _dispatch(ns: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per command
     command = ns.command or "shell"
+    if ns.verbose:
+        from aishell import process  # noqa: PLC0415
+
+        process.VERBOSE = True
     ctx = _context(ns)
     if command == "shell":
         from aishell.commands import launch  # noqa: PLC0415

@@ -10,20 +10,21 @@ then times, in the same run and with a warm page cache:
   * `find TREE -type f` (a plain listing of the same tree),
   * `find` doing the equivalent work: prune the skip list, match every pattern with -iname.
 
-The best of --repeat runs is reported for each, with the ratios.
+The runs alternate (scan, find, scan, find …) and medians are compared. The same
+measurement is the `detection` row of `python -m bench`.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 from aishell import detection
+from bench.context import BenchContext
+from bench.timing import Row, Stats, alternate, repeat_only, time_call, time_command
 
 PLANTED = ["id_rsa", ".env", ".env.example", "server.pem", "terraform.tfstate", "secrets.yml"]
 EXTS = [".py", ".ts", ".js", ".md", ".json", ".go", ".rs", ".txt", ".yml", ".css"]
@@ -64,13 +65,31 @@ def find_equivalent(root: Path) -> list[str]:
             "(", *names[:-1], ")", "-print"]
 
 
-def timed(fn: object, repeat: int) -> list[float]:
-    out = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()  # type: ignore[operator]
-        out.append(time.perf_counter() - start)
-    return out
+def _time_find(argv: list[str]) -> float:
+    return time_command(argv)
+
+
+def measure(root: Path, repeat: int) -> tuple[Row, Stats]:
+    """The scan against `find -type f` (the row), and `find` doing equivalent work."""
+    plain = ["find", str(root), "-type", "f"]
+    scan, find = alternate(lambda: time_call(lambda: detection.scan(root)),
+                           lambda: _time_find(plain), repeat)
+    equivalent = repeat_only(lambda: _time_find(find_equivalent(root)), repeat)
+    ok = scan.median < 1.0 and scan.median <= 3 * find.median
+    row = Row("sensitive-file scan, 100k files (vs `find TREE -type f`)", scan, find,
+              "< 1 s and ≤ 3× find", ok,
+              note=f"find with the same prune + -iname patterns: {equivalent.median * 1000:.0f} ms",
+              extra={"find_equivalent_median": equivalent.median})
+    return row, equivalent
+
+
+def detection_row(ctx: BenchContext, files: int = 100_000) -> Row:
+    """The row for `python -m bench --rows detection`."""
+    root = ctx.workdir / "detection-tree"
+    if not root.exists():
+        generate(root, files)
+    row, _ = measure(root, ctx.repeat)
+    return row
 
 
 def main() -> None:
@@ -91,22 +110,16 @@ def main() -> None:
         result = detection.scan(root)
         print(f"scan: {result.files_scanned} files scanned, {len(result.findings)} findings: "
               + ", ".join(f"{f.path} [{f.severity}]" for f in result.findings))
-
-        def run_find(argv: list[str]) -> None:
-            subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)
-
-        plain = ["find", str(root), "-type", "f"]
-        equiv = find_equivalent(root)
-        run_find(plain)  # warm the page cache
-        scan_t = timed(lambda: detection.scan(root), args.repeat)
-        plain_t = timed(lambda: run_find(plain), args.repeat)
-        equiv_t = timed(lambda: run_find(equiv), args.repeat)
-        for label, ts in (("aishell scan", scan_t), ("find -type f", plain_t),
-                          ("find (prune + -iname patterns)", equiv_t)):
-            print(f"{label:32s} best {min(ts) * 1000:7.1f} ms   "
-                  f"median {statistics.median(ts) * 1000:7.1f} ms")
-        print(f"ratio scan/find -type f:           {min(scan_t) / min(plain_t):.2f}")
-        print(f"ratio scan/find (equivalent work): {min(scan_t) / min(equiv_t):.2f}")
+        row, equivalent = measure(root, args.repeat)
+        assert row.baseline is not None
+        for label, st in (("aishell scan", row.aishell), ("find -type f", row.baseline),
+                          ("find (prune + -iname patterns)", equivalent)):
+            print(f"{label:32s} min {st.min * 1000:7.1f} ms   median {st.median * 1000:7.1f} ms"
+                  f"   max {st.max * 1000:7.1f} ms")
+        print(f"ratio scan/find -type f (medians):           {row.ratio:.2f}")
+        print(f"ratio scan/find equivalent work (medians):   "
+              f"{row.aishell.median / equivalent.median:.2f}")
+        print(f"target {row.target}: {'ok' if row.ok else 'MISSED'}")
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)

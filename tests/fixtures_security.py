@@ -1,28 +1,18 @@
-"""Fixtures for the security tests: an isolated AISHELL_HOME, project trees, git repos,
-and (engine tier) a foundation image that is removed afterwards only if this run built it."""
+"""Helpers for the security tests: project trees, git repos, contexts, labelled containers.
+
+AISHELL_HOME isolation and the foundation image come from tests/conftest.py."""
 
 from __future__ import annotations
 
 import subprocess
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
-
-import pytest
 
 from aishell.context import Context
 from aishell.paths import default_paths
 
 TEST_LABEL = "dev.aishell.test"
-
-
-@pytest.fixture(autouse=True)
-def aishell_home(tmp_path_factory: pytest.TempPathFactory,
-                 monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own AISHELL_HOME: nothing reaches the real state directory."""
-    home = tmp_path_factory.mktemp("aishell-home")
-    monkeypatch.setenv("AISHELL_HOME", str(home))
-    return home
 
 
 def make_tree(root: Path, paths: Iterable[str], content: str = "") -> Path:
@@ -51,20 +41,6 @@ def context(project: Path, toml: str | None = None) -> Context:
     if toml is not None:
         (project / "aishell.toml").write_text(toml, encoding="utf-8")
     return Context(project=project.resolve(), paths=default_paths(), quiet=True)
-
-
-@pytest.fixture(scope="session")
-def foundation_tag() -> Iterator[str]:
-    """The default foundation image; built when missing and then removed at the end."""
-    from aishell.engine import Engine
-    from aishell.foundation import Foundation, ensure_foundation
-
-    engine = Engine()
-    foundation = Foundation.from_settings()
-    state = ensure_foundation(engine, foundation)
-    yield foundation.tag
-    if state.built:
-        engine.remove_image(foundation.tag, force=True)
 
 
 def remove_containers(labels: dict[str, str]) -> None:

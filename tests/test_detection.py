@@ -9,9 +9,7 @@ import pytest
 
 from aishell import detection
 from aishell.detection import AllowEntry, Finding, render_lines, scan
-from tests.fixtures_security import aishell_home, git, init_repo, make_tree
-
-__all__ = ["aishell_home"]
+from tests.fixtures_security import git, init_repo, make_tree
 
 # One concrete file name per built-in pattern: (relative path, severity, pattern).
 EVERY_PATTERN = [

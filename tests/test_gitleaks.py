@@ -10,14 +10,11 @@ import pytest
 from aishell import cli, gitleaks
 from aishell.commands import gitleaks as gitleaks_command
 from tests.fixtures_security import (
-    aishell_home,
     context,
-    foundation_tag,
     make_tree,
     remove_containers,
 )
 
-__all__ = ["aishell_home", "foundation_tag"]
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 # A fake AWS access key id: the shape gitleaks' aws-access-token rule looks for.
 FAKE_KEY = "aws_access_key_id = AKIAIOSFODNN7REALKEY\n"

@@ -14,14 +14,10 @@ from aishell.request import Mount, cli_args
 from aishell.sandbox import SandboxSpec, build_request
 from tests.fixtures_security import (
     TEST_LABEL,
-    aishell_home,
-    foundation_tag,
     make_tree,
     new_label,
     remove_containers,
 )
-
-__all__ = ["aishell_home", "foundation_tag"]
 
 PROBE = r"""
 set -u

@@ -11,9 +11,7 @@ import pytest
 
 from aishell import cli, gitleaks, security
 from aishell.errors import AishellError
-from tests.fixtures_security import aishell_home, context, init_repo, make_tree
-
-__all__ = ["aishell_home"]
+from tests.fixtures_security import context, init_repo, make_tree
 
 
 def _planted(tmp_path, toml=None):

@@ -6,9 +6,8 @@ import pytest
 
 from aishell import security, validation
 from aishell.errors import AishellError
-from tests.fixtures_security import aishell_home, context
+from tests.fixtures_security import context
 
-__all__ = ["aishell_home"]
 HOME = "/home/alice"
 
 # (arguments as written, a word the warning must contain)
