@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -91,6 +90,8 @@ def record_scan(state: Path, project: Path, *, exit_code: int, seconds: float,
                         round(seconds, 3))
     path = _record_path(state, project)
     path.parent.mkdir(parents=True, exist_ok=True)
+    import tempfile  # noqa: PLC0415 - only `aishell gitleaks` writes; launches only read
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
