@@ -207,6 +207,7 @@ class Engine:
         *,
         tag: str,
         labels: Mapping[str, str],
+        dockerfile: str = "Dockerfile",
         buildargs: Mapping[str, str] | None = None,
         on_line: Callable[[str], None] | None = None,
         network_mode: str | None = None,
@@ -216,6 +217,7 @@ class Engine:
         Args:
             context: directory holding the Dockerfile and its build context.
             tag: the tag to give the image.
+            dockerfile: the Dockerfile's path relative to ``context``.
             labels: labels stamped on the image.
             buildargs: build arguments (proxy variables go here).
             on_line: called with every line of build output.
@@ -233,6 +235,7 @@ class Engine:
         try:
             stream: Iterator[dict[str, Any]] = api.build(
                 path=str(context),
+                dockerfile=dockerfile,
                 tag=tag,
                 labels=dict(labels),
                 buildargs=dict(buildargs or {}),
