@@ -18,7 +18,8 @@ from typing import Any
 
 from aishell import __version__
 
-COMMANDS = ("shell", "run", "exec", "attach", "ps", "stop", "migrate", "check", "info", "build")
+COMMANDS = ("shell", "run", "exec", "attach", "ps", "stop", "migrate", "gitleaks", "check",
+            "info", "build")
 # Options of aishell (global and `run`) that take a value, so the harness name is found
 # by skipping them; `--opt=value` and `-eNAME` forms are a single word anyway.
 VALUE_OPTIONS = frozenset({"--project", "--name", "-e", "--env", "--volume", "-p", "--publish"})
@@ -85,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="convert the original .aishell/config.yaml into aishell.toml")
     p.add_argument("--dry-run", action="store_true", help="print the TOML, write nothing")
     p.add_argument("--force", action="store_true", help="overwrite an existing aishell.toml")
+
+    p = sub.add_parser("gitleaks", parents=[common],
+                       help="scan the project for secrets with Gitleaks, in a sandbox",
+                       usage="aishell gitleaks [options] [--] [GITLEAKS ARGS...]")
+    p.add_argument("gitleaks_args", nargs=argparse.REMAINDER,
+                   help="passed to gitleaks (default: scan the project's files)")
 
     p = sub.add_parser("check", parents=[common], help="check the engine, images and paths")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -192,7 +199,7 @@ def _launch(ctx: Any, opts: Any) -> int:
     return 0
 
 
-def _dispatch(ns: argparse.Namespace, routed: _Routed) -> int:  # noqa: PLR0911
+def _dispatch(ns: argparse.Namespace, routed: _Routed) -> int:  # noqa: PLR0911, PLR0912
     command = ns.command or "shell"
     if ns.verbose:
         from aishell import process  # noqa: PLC0415
@@ -240,6 +247,15 @@ def _dispatch(ns: argparse.Namespace, routed: _Routed) -> int:  # noqa: PLR0911
 
         print_migrated(ctx, migrate.migrate(ctx, dry_run=ns.dry_run, force=ns.force))
         return 0
+    if command == "gitleaks":
+        from aishell.commands import gitleaks  # noqa: PLC0415
+
+        extra = list(ns.gitleaks_args)
+        if extra[:1] == ["--"]:
+            extra = extra[1:]
+        result = gitleaks.scan(ctx, extra)
+        gitleaks.print_result(ctx, result)
+        return result.exit_code
     if command == "check":
         from aishell.commands import doctor  # noqa: PLC0415
         from aishell.render_doctor import print_findings  # noqa: PLC0415

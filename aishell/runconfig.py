@@ -51,6 +51,7 @@ class RunConfig:
     pre_start: str | None = None
     harness_args: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     skip_permissions: bool = True
+    sudo: bool = False
     warnings: tuple[str, ...] = ()
 
 
@@ -214,6 +215,7 @@ def resolve(
         pre_start=pre_start_command(table.get("pre_start")),
         harness_args=harness_args,
         skip_permissions=bool(table.get("skip_permissions", True)),
+        sudo=table.get("sudo", False) is True,
         warnings=tuple(warnings),
     )
 

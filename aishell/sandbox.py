@@ -51,6 +51,7 @@ class SandboxSpec:
     pre_start: str | None = None
     docker_args: Sequence[str] = ()
     detach: bool = False
+    sudo: bool = False  # [run] sudo = true: passwordless sudo, and so no no-new-privileges
     host_env: Mapping[str, str] = field(default_factory=dict)
     git_dirs: Sequence[Path] = ()  # a worktree's git dirs outside the project
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -81,6 +82,8 @@ def build_request(spec: SandboxSpec) -> ContainerRequest:
         env["AISHELL_PRE_START"] = spec.pre_start
     if spec.detach:
         env["AISHELL_DETACH"] = "1"
+    if spec.sudo:
+        env["AISHELL_SUDO"] = "1"
     mounts = [Mount(source=project, target=project)]
     mounts += [Mount(str(d), str(d)) for d in spec.git_dirs]
     if spec.env_volume:
@@ -124,6 +127,10 @@ def build_request(spec: SandboxSpec) -> ContainerRequest:
         tty=spec.tty and not spec.detach,
         detach=spec.detach,
         hostname="aishell",
+        # no-new-privileges: nothing exec'd inside can gain privileges through setuid
+        # binaries or file capabilities. The entrypoint is unaffected (it starts as root
+        # and only drops privileges with gosu); sudo is the one casualty, hence the flag.
+        security_opts=() if spec.sudo else ("no-new-privileges",),
         extra_args=tuple(spec.docker_args),
     )
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aishell import catalog, certs, process, render, runconfig
+from aishell import catalog, certs, process, render, runconfig, security
 from aishell.catalog import Harness
 from aishell.commands.launch import ensure_image
 from aishell.context import Context
@@ -174,6 +174,7 @@ def plan(
         pre_start=None if one_shot else run_cfg.pre_start,
         docker_args=run_cfg.docker_args,
         detach=opts.detach,
+        sudo=run_cfg.sudo,
         host_env=environ,
         git_dirs=tuple(external_git_dirs(ctx.project)),
     )
@@ -278,6 +279,12 @@ def prepare(
     user = HostUser.current()
     harness = find_harness(ctx, opts.harness) if opts.harness else None
     env_volume = resolve_env(ctx, harness)
+    if not one_shot:
+        # sensitive files (interactive launches) and risky docker_args/mounts/ports
+        for warning in security.preflight(ctx, interactive=True, unsafe=opts.unsafe,
+                                          mounts=opts.volumes, ports=opts.ports):
+            if not ctx.quiet:
+                render.warn(warning)
     image = ensure_image(ctx)
     p = plan(ctx, opts, image=image, env_volume=env_volume, user=user, environ=os.environ,
              tty=tty, one_shot=one_shot, command=command)
