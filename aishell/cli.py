@@ -199,28 +199,7 @@ def _launch(ctx: Any, opts: Any) -> int:
     return 0
 
 
-def _dispatch(ns: argparse.Namespace, routed: _Routed) -> int:  # noqa: PLR0911, PLR0912
-    command = ns.command or "shell"
-    if ns.verbose:
-        from aishell import process  # noqa: PLC0415
-
-        process.VERBOSE = True
-    ctx = _context(ns)
-    if command == "shell":
-        if ns.command is None:  # bare `aishell`
-            from aishell.commands.run import RunOptions  # noqa: PLC0415
-
-            return _launch(ctx, RunOptions())
-        return _launch(ctx, _run_options_of(ns, _Routed([])))
-    if command == "run":
-        return _launch(ctx, _run_options_of(ns, routed))
-    if command == "exec":
-        from aishell.commands import run  # noqa: PLC0415
-
-        cmd = list(ns.cmd)
-        if cmd[:1] == ["--"]:
-            cmd = cmd[1:]
-        return run.exec_command(ctx, cmd)
+def _dispatch_sandboxes(ns: argparse.Namespace, ctx: Any, command: str) -> int:
     if command == "attach":
         from aishell.commands import sandboxes  # noqa: PLC0415
 
@@ -247,6 +226,33 @@ def _dispatch(ns: argparse.Namespace, routed: _Routed) -> int:  # noqa: PLR0911,
 
         print_migrated(ctx, migrate.migrate(ctx, dry_run=ns.dry_run, force=ns.force))
         return 0
+    raise AssertionError(command)  # pragma: no cover
+
+
+def _dispatch(ns: argparse.Namespace, routed: _Routed) -> int:  # noqa: PLR0911
+    command = ns.command or "shell"
+    if ns.verbose:
+        from aishell import process  # noqa: PLC0415
+
+        process.VERBOSE = True
+    ctx = _context(ns)
+    if command == "shell":
+        if ns.command is None:  # bare `aishell`
+            from aishell.commands.run import RunOptions  # noqa: PLC0415
+
+            return _launch(ctx, RunOptions())
+        return _launch(ctx, _run_options_of(ns, _Routed([])))
+    if command == "run":
+        return _launch(ctx, _run_options_of(ns, routed))
+    if command == "exec":
+        from aishell.commands import run  # noqa: PLC0415
+
+        cmd = list(ns.cmd)
+        if cmd[:1] == ["--"]:
+            cmd = cmd[1:]
+        return run.exec_command(ctx, cmd)
+    if command in ("attach", "ps", "stop", "migrate"):
+        return _dispatch_sandboxes(ns, ctx, command)
     if command == "gitleaks":
         from aishell.commands import gitleaks  # noqa: PLC0415
 

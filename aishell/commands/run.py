@@ -278,6 +278,10 @@ def prepare(
                     "`aishell migrate` converts it to aishell.toml")
     user = HostUser.current()
     harness = find_harness(ctx, opts.harness) if opts.harness else None
+    if not one_shot:  # a running namesake is an error before anything else happens
+        name = opts.name or (harness.name if harness else "shell")
+        if NAME_RE.match(name):
+            clear_name(ctx, container_name(ctx.project, name), name)
     env_volume = resolve_env(ctx, harness)
     if not one_shot:
         # sensitive files (interactive launches) and risky docker_args/mounts/ports
@@ -306,8 +310,6 @@ def prepare(
 
 def start(ctx: Context, p: Plan) -> Started | int:
     """Create the container: detached (returns Started) or attached (returns its exit code)."""
-    if p.name is not None:
-        clear_name(ctx, container_name(ctx.project, p.name), p.name)
     prepare_host(p)
     argv = cli_args(p.request, ctx.engine.cli)
     if p.request.detach:
