@@ -146,13 +146,21 @@ class _Routed:
         self.harness_args = list(harness_args)
 
 
-def route(args: Sequence[str]) -> _Routed:
+def command_names(parser: argparse.ArgumentParser) -> list[str]:
+    """Every subcommand the parser knows (other modules may add theirs)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices)
+    return list(COMMANDS)
+
+
+def route(args: Sequence[str], commands: Sequence[str] = COMMANDS) -> _Routed:
     """Find the command; for `run` and the shortcut, split off the harness and its args."""
     from aishell import catalog  # noqa: PLC0415
     from aishell.errors import UsageError  # noqa: PLC0415
 
     options, word, rest = _split(args)
-    if word is None or (word in COMMANDS and word != "run"):
+    if word is None or (word in commands and word != "run"):
         return _Routed(list(args))
     if word == "run":
         more, harness, rest = _split(rest)
@@ -161,7 +169,7 @@ def route(args: Sequence[str]) -> _Routed:
         harness = word
         known = _project_harnesses(options)
         if word not in catalog.CATALOG and word not in known:
-            near = catalog.nearest(word, [*known, *COMMANDS])
+            near = catalog.nearest(word, [*known, *commands])
             raise UsageError(f"unknown command or harness `{word}`",
                              hint=f"did you mean `{near}`?" if near else "see `aishell --help`")
     if rest[:1] == ["--"]:  # `aishell run claude -- --version`
@@ -299,8 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     routed: list[_Routed] = []
 
     def body() -> int:
-        routed.append(route(args))
         parser = build_parser()
+        routed.append(route(args, command_names(parser)))
         try:
             ns = parser.parse_args(routed[0].parse)
         except SystemExit as exc:  # argparse: --help, --version, usage errors

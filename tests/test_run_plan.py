@@ -322,3 +322,10 @@ def test_ps_table_for_people(tmp_path, capsys):
         "shell  shell    -    exited  -       -",
     ]
     assert [uptime(s) for s in (5, 125, 3700, 90000)] == ["5s", "2m", "1h01m", "1d1h"]
+
+
+def test_commands_added_by_other_modules_are_not_harnesses():
+    parser = cli.build_parser()
+    assert set(cli.COMMANDS) <= set(cli.command_names(parser))
+    r = cli.route(["lock", "--check"], [*cli.COMMANDS, "lock"])
+    assert r.parse == ["lock", "--check"] and r.harness is None
