@@ -336,3 +336,14 @@ def test_non_root_detach_attach_and_stop(run_project, non_root_runner):  # noqa:
         subprocess.run(["docker", "rm", "-f", container_name(project, "shell")],
                        capture_output=True, check=False)
         shutil.rmtree(project, ignore_errors=True)
+
+
+def test_missing_command_says_why(run_project):
+    rp = run_project
+    rp.write_config()
+    text = (rp.path / "aishell.toml").read_text().replace(f'"{rp.bin_dir}:/tools/bin:ro"', "")
+    (rp.path / "aishell.toml").write_text(text)
+    r = rp.aishell("exec", "--", "no-such-harness", "--version")
+    assert r.returncode == 127
+    assert r.stderr.endswith("aishell: no-such-harness: command not found "
+                             "(no env is mounted at /tools: run `aishell sync`)\n")

@@ -107,6 +107,16 @@ fi
 
 cd "${AISHELL_PROJECT:-$home}" 2>/dev/null || cd "$home"
 
+# A harness that is not installed: say why, instead of gosu's "executable file not found".
+if [ $# -gt 0 ] && ! command -v "$1" >/dev/null 2>&1; then
+  if [ -d /tools/bin ]; then
+    echo "aishell: $1: command not found in the sandbox" >&2
+  else
+    echo "aishell: $1: command not found (no env is mounted at /tools: run \`aishell sync\`)" >&2
+  fi
+  exit 127
+fi
+
 if [ "${AISHELL_DETACH:-}" = 1 ]; then
   unset AISHELL_DETACH
   # The command runs in tmux session `main` (`aishell attach` joins it). This process
