@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aishell import catalog, certs, process, render, runconfig, security
+from aishell import catalog, certs, process, render, runconfig
 from aishell.catalog import Harness
 from aishell.commands.launch import ensure_image
 from aishell.context import Context
@@ -284,6 +284,8 @@ def prepare(
             clear_name(ctx, container_name(ctx.project, name), name)
     env_volume = resolve_env(ctx, harness)
     if not one_shot:
+        from aishell import security  # noqa: PLC0415 - exec never scans
+
         # sensitive files (interactive launches) and risky docker_args/mounts/ports
         for warning in security.preflight(ctx, interactive=True, unsafe=opts.unsafe,
                                           mounts=opts.volumes, ports=opts.ports):
