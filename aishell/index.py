@@ -1,0 +1,391 @@
+"""The host index: which projects use the store, their generations, and the pins.
+
+It is what the garbage collector marks from (SPEC section 7). One JSON document,
+``<state>/index.json``, rewritten atomically (temp file, fsync, ``os.replace``) under a
+file lock, so a crash mid-write leaves the previous version and two aishells never lose
+each other's records. Lock contents of generations and pins live beside it in
+``<state>/locks/<blake3>.lock`` (content-addressed, written before the index row that
+names them — the index is committed last).
+
+Callers (``sync``, ``run``, ``lock``) record every use with :func:`record_use`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from aishell.errors import AishellError
+from aishell.hashing import derive
+from aishell.paths import Paths
+
+VERSION = 1
+INDEX_FILE = "index.json"
+LOCKS_DIR = "locks"
+DEFAULT_KEEP_GENERATIONS = 3
+LOCK_DIGEST_CONTEXT = "aishell 2026-11 generation lock copy v1"
+
+
+class IndexCorrupt(AishellError):
+    """The index file exists but cannot be read: gc must not guess what is referenced."""
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """An image a project uses: ``role`` is ``foundation`` or ``extension``."""
+
+    role: str
+    id: str
+    tag: str
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One lock a project synced: its content (by digest), env ids and images."""
+
+    number: int
+    lock_digest: str
+    env_ids: Mapping[str, str]
+    images: tuple[ImageRef, ...]
+    created: datetime
+    last_used: datetime
+
+
+@dataclass(frozen=True)
+class ProjectRecord:
+    path: str
+    lock_path: str
+    locked: bool  # a lock existed when the project was last recorded
+    env_ids: Mapping[str, str]  # platform -> env id, as last recorded
+    images: tuple[ImageRef, ...]
+    first_seen: datetime
+    last_used: datetime
+    generations: tuple[Generation, ...] = ()
+    current: int | None = None  # the generation the project's lock is at
+
+    def generation(self, number: int | None) -> Generation | None:
+        return next((g for g in self.generations if g.number == number), None)
+
+
+@dataclass(frozen=True)
+class Pin:
+    name: str
+    project: str
+    created: datetime
+    env_ids: tuple[str, ...]
+    images: tuple[ImageRef, ...]
+    lock_digest: str | None
+
+
+@dataclass(frozen=True)
+class Index:
+    projects: Mapping[str, ProjectRecord] = field(default_factory=dict)
+    pins: Mapping[str, Pin] = field(default_factory=dict)
+    last_used: Mapping[str, datetime] = field(default_factory=dict)  # item key -> time
+
+
+def env_key(env_id: str) -> str:
+    return f"env:{env_id}"
+
+
+def image_key(image_id: str) -> str:
+    return f"image:{image_id}"
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- (de)serialization ------------------------------------------------------------------
+def _time(value: Any) -> datetime:
+    return datetime.fromisoformat(str(value))
+
+
+def _images_from(raw: Any) -> tuple[ImageRef, ...]:
+    return tuple(ImageRef(str(i["role"]), str(i["id"]), str(i.get("tag", ""))) for i in raw or ())
+
+
+def _images_to(images: Iterable[ImageRef]) -> list[dict[str, str]]:
+    return [{"role": i.role, "id": i.id, "tag": i.tag} for i in images]
+
+
+def _from_json(doc: dict[str, Any]) -> Index:
+    projects = {}
+    for key, p in doc.get("projects", {}).items():
+        gens = tuple(
+            Generation(int(g["number"]), str(g["lock_digest"]), dict(g.get("env_ids", {})),
+                       _images_from(g.get("images")), _time(g["created"]), _time(g["last_used"]))
+            for g in p.get("generations", ())
+        )
+        projects[key] = ProjectRecord(
+            path=str(p["path"]), lock_path=str(p["lock_path"]), locked=bool(p.get("locked")),
+            env_ids=dict(p.get("env_ids", {})), images=_images_from(p.get("images")),
+            first_seen=_time(p["first_seen"]), last_used=_time(p["last_used"]),
+            generations=gens, current=p.get("current"),
+        )
+    pins = {
+        name: Pin(name, str(p["project"]), _time(p["created"]), tuple(p.get("env_ids", ())),
+                  _images_from(p.get("images")), p.get("lock_digest"))
+        for name, p in doc.get("pins", {}).items()
+    }
+    last_used = {k: _time(v) for k, v in doc.get("last_used", {}).items()}
+    return Index(projects, pins, last_used)
+
+
+def _to_json(index: Index) -> dict[str, Any]:
+    return {
+        "version": VERSION,
+        "projects": {
+            key: {
+                "path": p.path, "lock_path": p.lock_path, "locked": p.locked,
+                "env_ids": dict(p.env_ids), "images": _images_to(p.images),
+                "first_seen": p.first_seen.isoformat(), "last_used": p.last_used.isoformat(),
+                "current": p.current,
+                "generations": [
+                    {"number": g.number, "lock_digest": g.lock_digest, "env_ids": dict(g.env_ids),
+                     "images": _images_to(g.images), "created": g.created.isoformat(),
+                     "last_used": g.last_used.isoformat()}
+                    for g in p.generations
+                ],
+            }
+            for key, p in sorted(index.projects.items())
+        },
+        "pins": {
+            name: {"project": p.project, "created": p.created.isoformat(),
+                   "env_ids": list(p.env_ids), "images": _images_to(p.images),
+                   "lock_digest": p.lock_digest}
+            for name, p in sorted(index.pins.items())
+        },
+        "last_used": {k: v.isoformat() for k, v in sorted(index.last_used.items())},
+    }
+
+
+# -- reading and writing ---------------------------------------------------------------
+def index_path(paths: Paths) -> Path:
+    return paths.state / INDEX_FILE
+
+
+def load(paths: Paths) -> Index:
+    """The index as last committed (an empty one when there is none yet).
+
+    Raises:
+        IndexCorrupt: the file is not an index this aishell can read.
+    """
+    path = index_path(paths)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Index()
+    try:
+        doc = json.loads(text)
+        if not isinstance(doc, dict):
+            raise TypeError("not a JSON object")
+        if int(doc.get("version", 0)) > VERSION:
+            raise IndexCorrupt(
+                f"{path} was written by a newer aishell (index version {doc['version']})",
+                hint="upgrade aishell; until then gc and pins cannot use this index",
+            )
+        return _from_json(doc)
+    except IndexCorrupt:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:
+        raise IndexCorrupt(
+            f"{path} is damaged ({exc}); gc refuses to guess what is still referenced",
+            hint=f"move it aside (`mv {path} {path}.bad`); projects re-register on their "
+                 "next sync or run, so wait for that before `aishell gc`",
+        ) from exc
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so a reader sees the old or the new bytes, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        Path(tmp).replace(path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            Path(tmp).unlink()
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # make the rename itself durable
+    finally:
+        os.close(dir_fd)
+
+
+def update(paths: Paths, change: Callable[[Index], Index]) -> Index:
+    """Read, change and commit the index under its file lock; returns the new index."""
+    paths.ensure_state()
+    with FileLock(str(index_path(paths)) + ".lock", timeout=60):
+        new = change(load(paths))
+        data = json.dumps(_to_json(new), indent=1, sort_keys=True).encode() + b"\n"
+        write_atomic(index_path(paths), data)
+        return new
+
+
+# -- lock copies -----------------------------------------------------------------------
+def lock_digest(lock_bytes: bytes) -> str:
+    return derive(LOCK_DIGEST_CONTEXT, lock_bytes)
+
+
+def locks_dir(paths: Paths) -> Path:
+    return paths.state / LOCKS_DIR
+
+
+def save_lock_copy(paths: Paths, lock_bytes: bytes) -> str:
+    """Keep a copy of a lock's bytes (for rollback and pins); returns its digest."""
+    digest = lock_digest(lock_bytes)
+    path = locks_dir(paths) / f"{digest}.lock"
+    if not path.is_file():
+        write_atomic(path, lock_bytes)
+    return digest
+
+
+def read_lock_copy(paths: Paths, digest: str) -> bytes:
+    """The bytes of a recorded lock. Raises AishellError when the copy is gone."""
+    try:
+        return (locks_dir(paths) / f"{digest}.lock").read_bytes()
+    except FileNotFoundError as exc:
+        raise AishellError(f"the recorded lock {digest[:12]} is missing from {locks_dir(paths)}",
+                           hint="it cannot be restored; run `aishell lock` instead") from exc
+
+
+def referenced_lock_digests(index: Index) -> set[str]:
+    digests = {g.lock_digest for p in index.projects.values() for g in p.generations}
+    return digests | {p.lock_digest for p in index.pins.values() if p.lock_digest}
+
+
+# -- recording use ---------------------------------------------------------------------
+def project_key(project: Path) -> str:
+    return str(project.resolve())
+
+
+def _trim(generations: Sequence[Generation], keep: int, current: int | None) -> tuple[Generation, ...]:
+    """The ``keep`` newest generations, plus the current one wherever it is."""
+    newest = sorted(generations, key=lambda g: g.number)[-keep:] if keep > 0 else []
+    kept = {g.number for g in newest} | ({current} if current is not None else set())
+    return tuple(g for g in sorted(generations, key=lambda g: g.number) if g.number in kept)
+
+
+def record_use(
+    paths: Paths,
+    project: Path,
+    *,
+    lock_path: Path,
+    env_ids: Mapping[str, str],
+    images: Sequence[ImageRef],
+    lock_bytes: bytes | None,
+    keep: int = DEFAULT_KEEP_GENERATIONS,
+    now: datetime | None = None,
+) -> ProjectRecord:
+    """Record that ``project`` uses these store items (call on every lock, sync and run).
+
+    Args:
+        paths: aishell's directories.
+        project: the project directory.
+        lock_path: its ``aishell.lock`` (which need not exist: a launch without a lock).
+        env_ids: platform -> env id the project uses now.
+        images: the foundation (and extension) images it uses now.
+        lock_bytes: the lock's bytes, or None without a lock. New contents make a new
+            generation; contents seen before make that generation current again.
+        keep: how many generations to keep (``[store] keep_generations``).
+        now: the time to record (tests).
+    """
+    when = now or now_utc()
+    digest = save_lock_copy(paths, lock_bytes) if lock_bytes is not None else None
+    key = project_key(project)
+
+    def change(index: Index) -> Index:
+        old = index.projects.get(key)
+        gens = list(old.generations) if old else []
+        current = old.current if old else None
+        if digest is not None:
+            same = next((g for g in gens if g.lock_digest == digest), None)
+            fresh = Generation(same.number if same else max((g.number for g in gens), default=0) + 1,
+                               digest, dict(env_ids), tuple(images),
+                               same.created if same else when, when)
+            gens = [g for g in gens if g.lock_digest != digest] + [fresh]
+            current = fresh.number
+        record = ProjectRecord(
+            path=key, lock_path=str(lock_path), locked=lock_bytes is not None,
+            env_ids=dict(env_ids), images=tuple(images),
+            first_seen=old.first_seen if old else when, last_used=when,
+            generations=_trim(gens, keep, current), current=current,
+        )
+        used = dict(index.last_used)
+        used.update({env_key(e): when for e in env_ids.values()})
+        used.update({image_key(i.id): when for i in images if i.id})
+        return replace(index, projects={**index.projects, key: record}, last_used=used)
+
+    return update(paths, change).projects[key]
+
+
+def set_current(paths: Paths, project: Path, number: int) -> None:
+    """Make generation ``number`` the project's current one (after a rollback)."""
+    key = project_key(project)
+
+    def change(index: Index) -> Index:
+        record = index.projects[key]
+        gen = record.generation(number)
+        assert gen is not None
+        record = replace(record, current=number, env_ids=dict(gen.env_ids), images=gen.images)
+        return replace(index, projects={**index.projects, key: record})
+
+    update(paths, change)
+
+
+# -- pins ------------------------------------------------------------------------------
+def pin(paths: Paths, name: str, project: Path, *, env_ids: Iterable[str],
+        images: Sequence[ImageRef], lock_bytes: bytes | None,
+        now: datetime | None = None) -> tuple[Pin, bool]:
+    """Make these items the named root ``name``; returns the pin and whether it replaced one."""
+    digest = save_lock_copy(paths, lock_bytes) if lock_bytes is not None else None
+    new = Pin(name, project_key(project), now or now_utc(), tuple(sorted(set(env_ids))),
+              tuple(images), digest)
+    replaced = False
+
+    def change(index: Index) -> Index:
+        nonlocal replaced
+        replaced = name in index.pins
+        return replace(index, pins={**index.pins, name: new})
+
+    update(paths, change)
+    return new, replaced
+
+
+def unpin(paths: Paths, name: str) -> Pin:
+    """Drop the pin ``name``. Raises AishellError when there is none."""
+    dropped: list[Pin] = []
+
+    def change(index: Index) -> Index:
+        if name not in index.pins:
+            known = ", ".join(sorted(index.pins)) or "none"
+            raise AishellError(f"no pin named {name!r}", hint=f"pins: {known} (`aishell pin --list`)")
+        dropped.append(index.pins[name])
+        return replace(index, pins={k: v for k, v in index.pins.items() if k != name})
+
+    update(paths, change)
+    return dropped[0]
+
+
+def pins(paths: Paths) -> list[Pin]:
+    return sorted(load(paths).pins.values(), key=lambda p: p.name)
+
+
+def generations(paths: Paths, project: Path) -> tuple[tuple[Generation, ...], int | None]:
+    """The recorded generations of ``project`` (oldest first) and the current number."""
+    record = load(paths).projects.get(project_key(project))
+    return (record.generations, record.current) if record else ((), None)
