@@ -18,7 +18,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ VERSION = 1
 INDEX_FILE = "index.json"
 LOCKS_DIR = "locks"
 DEFAULT_KEEP_GENERATIONS = 3
+DEFAULT_GRACE = "1h"
 LOCK_DIGEST_CONTEXT = "aishell 2026-11 generation lock copy v1"
 
 
@@ -210,6 +211,13 @@ def write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        try:
+            mode = path.stat().st_mode & 0o7777  # keep the replaced file's permissions
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask  # what a plain open() would have made (mkstemp makes 0600)
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -268,6 +276,34 @@ def referenced_lock_digests(index: Index) -> set[str]:
     return digests | {p.lock_digest for p in index.pins.values() if p.lock_digest}
 
 
+@dataclass(frozen=True)
+class StoreSettings:
+    keep_generations: int = DEFAULT_KEEP_GENERATIONS
+    grace: timedelta = timedelta(hours=1)
+
+
+def store_settings(paths: Paths) -> StoreSettings:
+    """``[store]`` of the global config: ``keep_generations`` and ``gc_grace``."""
+    from aishell import config  # noqa: PLC0415 - only gc and record_use need it
+    from aishell.units import parse_duration  # noqa: PLC0415
+
+    path = paths.global_config
+    if not path.is_file():
+        return StoreSettings()
+    source = config.read_toml(path)
+    config.validate(source, config.GLOBAL_TABLES)
+    table = source.data.get("store", {})
+    keep = table.get("keep_generations", DEFAULT_KEEP_GENERATIONS)
+    if keep < 0:
+        raise source.error("[store] keep_generations must be 0 or more", "store", "keep_generations")
+    try:
+        grace = parse_duration(table.get("gc_grace", DEFAULT_GRACE))
+    except AishellError as exc:
+        raise source.error(f"[store] gc_grace: {exc.message}", "store", "gc_grace",
+                           hint=exc.hint) from exc
+    return StoreSettings(keep, grace)
+
+
 # -- recording use ---------------------------------------------------------------------
 def project_key(project: Path) -> str:
     return str(project.resolve())
@@ -288,7 +324,7 @@ def record_use(
     env_ids: Mapping[str, str],
     images: Sequence[ImageRef],
     lock_bytes: bytes | None,
-    keep: int = DEFAULT_KEEP_GENERATIONS,
+    keep: int | None = None,
     now: datetime | None = None,
 ) -> ProjectRecord:
     """Record that ``project`` uses these store items (call on every lock, sync and run).
@@ -301,10 +337,11 @@ def record_use(
         images: the foundation (and extension) images it uses now.
         lock_bytes: the lock's bytes, or None without a lock. New contents make a new
             generation; contents seen before make that generation current again.
-        keep: how many generations to keep (``[store] keep_generations``).
+        keep: how many generations to keep (default: ``[store] keep_generations``).
         now: the time to record (tests).
     """
     when = now or now_utc()
+    keep = store_settings(paths).keep_generations if keep is None else keep
     digest = save_lock_copy(paths, lock_bytes) if lock_bytes is not None else None
     key = project_key(project)
 
