@@ -175,8 +175,8 @@ def _dispatch_store(ns: argparse.Namespace) -> int:
         gens, current = index.generations(ctx.paths, ctx.project)
         render_store.print_generations(gens, current, as_json=ctx.json)
     elif command == "rollback":
-        result = store.rollback(ctx.paths, ctx.engine, ctx.project, to=ns.to, dry_run=ns.dry_run)
-        render_store.print_rollback(result, as_json=ctx.json, quiet=ctx.quiet)
+        restored = store.rollback(ctx.paths, ctx.engine, ctx.project, to=ns.to, dry_run=ns.dry_run)
+        render_store.print_rollback(restored, as_json=ctx.json, quiet=ctx.quiet)
     return 0
 
 
