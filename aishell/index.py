@@ -370,6 +370,24 @@ def record_use(
     return update(paths, change).projects[key]
 
 
+def record_images(paths: Paths, project: Path, images: Sequence[ImageRef], *,
+                  now: datetime | None = None) -> None:
+    """Record a launch that knows only its images (no env): keeps env ids and generations."""
+    when = now or now_utc()
+    key = project_key(project)
+    lock_path = Path(key) / "aishell.lock"
+
+    def change(index: Index) -> Index:
+        old = index.projects.get(key)
+        record = replace(old, images=tuple(images), last_used=when) if old else ProjectRecord(
+            path=key, lock_path=str(lock_path), locked=lock_path.is_file(), env_ids={},
+            images=tuple(images), first_seen=when, last_used=when)
+        used = {**index.last_used, **{image_key(i.id): when for i in images if i.id}}
+        return replace(index, projects={**index.projects, key: record}, last_used=used)
+
+    update(paths, change)
+
+
 def set_current(paths: Paths, project: Path, number: int) -> None:
     """Make generation ``number`` the project's current one (after a rollback)."""
     key = project_key(project)

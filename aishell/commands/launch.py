@@ -24,20 +24,33 @@ def foundation_for(ctx: Context) -> Foundation:
     )
 
 
+def _record_launch(ctx: Context, tag: str, image_id: str) -> None:
+    """Tell the store index this project uses the foundation image (a gc root)."""
+    from aishell import index  # noqa: PLC0415
+
+    try:
+        index.record_images(ctx.paths, ctx.project, [index.ImageRef("foundation", image_id, tag)])
+    except (AishellError, OSError) as exc:
+        render.warn(f"could not record this launch in the store index: {exc}")
+
+
 def ensure_image(ctx: Context, *, force: bool = False) -> str:
     """The tag of the image sandboxes run, built first when missing."""
     foundation = foundation_for(ctx)
-    if not force and ctx.engine.image_exists(foundation.tag):
+    existing = None if force else ctx.engine.image_inspect(foundation.tag)
+    if existing is not None:
+        _record_launch(ctx, foundation.tag, str(existing["Id"]))
         return foundation.tag
     with render.progress(f"building the foundation image {foundation.tag}",
                          quiet=ctx.quiet, verbose=ctx.verbose) as on_line:
         try:
-            ensure_foundation(ctx.engine, foundation, force=force, on_line=on_line)
+            state = ensure_foundation(ctx.engine, foundation, force=force, on_line=on_line)
         except AishellError as exc:
             log = getattr(exc, "log", "")
             if log:
                 render.err(log.rstrip())
             raise
+    _record_launch(ctx, foundation.tag, state.image_id)
     return foundation.tag
 
 
