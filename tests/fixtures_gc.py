@@ -122,8 +122,8 @@ class Store:
                     self.engine.remove_image(ref, force=True)
 
 
-@pytest.fixture
-def store(engine: Engine, tmp_path: Path) -> Iterator[Store]:
+@pytest.fixture(name="store")
+def store_fixture(engine: Engine, tmp_path: Path) -> Iterator[Store]:
     s = Store(engine, default_paths(), tmp_path / "projects")
     try:
         yield s

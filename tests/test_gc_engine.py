@@ -10,7 +10,6 @@ import shutil
 import threading
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -19,7 +18,7 @@ from aishell.commands import store as store_cmd
 from aishell.commands.gc import collect_garbage
 from aishell.index import ImageRef
 from tests.conftest import run_aishell
-from tests.fixtures_gc import Store, store  # noqa: F401 - fixture
+from tests.fixtures_gc import Store, store_fixture  # noqa: F401 - the `store` fixture
 
 pytestmark = pytest.mark.engine
 
@@ -39,7 +38,8 @@ def test_shared_env_survives_until_both_projects_are_gone(store):
     vol, eid = store.env_volume()
     a = store.project("a", [eid])
     b = store.project("b", [eid])
-    assert store_cmd.list_store(store.paths, store.engine, label_filter=store.label).shared_envs == ((vol, 2),)
+    listing = store_cmd.list_store(store.paths, store.engine, label_filter=store.label)
+    assert listing.shared_envs == ((vol, 2),)
 
     shutil.rmtree(a)
     r = gc(store)
