@@ -29,6 +29,12 @@ def _size(n: int) -> str:
     return format_size(n) if n >= 0 else "?"
 
 
+def _short_name(name: str) -> str:
+    """Env volume names and image tags carry long hashes: 12 hex digits identify them."""
+    head, sep, digest = name.rpartition(":" if ":" in name else "-")
+    return f"{head}{sep}{digest[:12]}" if len(digest) > 12 else name
+
+
 def _short_id(item_id: str) -> str:
     return item_id.removeprefix("sha256:")[:12]
 
@@ -72,6 +78,8 @@ def print_gc(result: GcResult, *, as_json: bool, quiet: bool) -> None:
         print(f"{verb} {result.tarballs} unreferenced download-cache file(s) "
               f"({format_size(result.tarball_bytes)})")
     summary = f"{'would free' if result.dry_run else 'freed'} {format_size(result.freed_bytes)}"
+    if result.dry_run and any(c.type == "image" for c in done):
+        summary += " at most (layers images share with kept ones stay)"
     if result.layers_freed is not None:
         summary += f" (image layers actually released: {format_size(result.layers_freed)})"
     if not done and not result.tarballs:
@@ -82,8 +90,28 @@ def print_gc(result: GcResult, *, as_json: bool, quiet: bool) -> None:
 
 
 def _gc_row(c: Candidate, now: datetime) -> list[str]:
-    return [c.kind, c.name, _size(c.size), f"created {_age(c.created, now)}",
+    return [c.kind, _short_name(c.name), _size(c.size), f"created {_age(c.created, now)}",
             f"last used {_age(c.last_used, now)}"]
+
+
+def compact_roots(labels: Sequence[str]) -> str:
+    """``project:/src/api``, ``project:/src/web``, ``pin:x`` → ``projects api, web; pin x``."""
+    groups: dict[str, list[str]] = {}
+    for label in labels:
+        kind, _, name = label.partition(":")
+        if kind == "project":
+            name = name.rstrip("/").rsplit("/", 1)[-1]
+        elif kind == "generation":
+            path, _, number = name.rpartition("#")
+            name = f"{path.rstrip('/').rsplit('/', 1)[-1]}#{number}"
+        groups.setdefault(kind, []).append(name)
+    parts = []
+    for kind in ("project", "generation", "pin", "container"):
+        names = groups.get(kind, [])
+        if names:
+            shown = ", ".join(names[:4]) + (f" +{len(names) - 4}" if len(names) > 4 else "")
+            parts.append(f"{kind}{'s' if len(names) > 1 else ''} {shown}")
+    return "; ".join(parts) or "-- (unreachable)"
 
 
 # -- store ls --------------------------------------------------------------------------
@@ -95,13 +123,15 @@ def print_listing(listing: Listing, *, as_json: bool) -> None:
         warn(message)
     now = datetime.now(UTC)
     if listing.items:
-        rows = [["KIND", "NAME", "ID", "SIZE", "CREATED", "LAST USED", "ROOTS"]]
-        rows += [[i.kind, i.name, _short_id(i.id), _size(i.size), _age(i.created, now),
-                  _age(i.last_used, now), ", ".join(i.roots) or "-- (unreachable)"]
+        rows = [["KIND", "NAME", "SIZE", "UNIQUE", "CREATED", "LAST USED", "KEPT BY"]]
+        rows += [[i.kind, _short_name(i.name), _size(i.size),
+                  _size(i.unique) if i.type == "image" else "", _age(i.created, now),
+                  _age(i.last_used, now), compact_roots(i.roots)]
                  for i in listing.items]
         print("\n".join(_table(rows)))
-    print(f"total {format_size(listing.total_bytes)} in {len(listing.items)} item(s); "
-          f"{format_size(listing.reclaimable_bytes)} reachable by no root (`aishell gc` frees it)")
+    print(f"total {format_size(listing.total_bytes)} in {len(listing.items)} item(s) (images count "
+          f"the layers they share each time); {format_size(listing.reclaimable_bytes)} in items no "
+          "root keeps (`aishell gc` removes them)")
     line = f"sharing: {listing.projects} project(s) → {listing.envs_in_use} env(s)"
     if listing.shared_envs:
         line += "; " + ", ".join(f"{name} shared by {n} projects" for name, n in listing.shared_envs)

@@ -5,7 +5,8 @@ Roots, in the order they are reported:
 - ``project``: a recorded project whose directory and ``aishell.lock`` exist; it keeps the
   env ids the lock names *now* (read from the file, not from the index) and the images
   the project last recorded.
-- ``generation``: the last N locks a project synced, kept for ``aishell rollback``.
+- ``generation``: the last N locks a project synced, kept for ``aishell rollback`` (the
+  one whose content is the lock on disk is not listed: the project root keeps the same).
 - ``pin``: a named root (``aishell pin``).
 - ``container``: any container, running or stopped, that mounts the volume or runs the
   image (whoever created it).
@@ -24,7 +25,7 @@ from typing import Any
 
 from aishell import lockrefs
 from aishell.errors import AishellError
-from aishell.index import ImageRef, Index, ProjectRecord, read_lock_copy
+from aishell.index import ImageRef, Index, ProjectRecord, lock_digest, read_lock_copy
 from aishell.inventory import Item
 from aishell.paths import Paths
 
@@ -115,7 +116,10 @@ def collect(paths: Paths, index: Index, containers: Sequence[Mapping[str, Any]],
             warnings.append(warning)
         newest = sorted(record.generations, key=lambda g: g.number)
         kept = newest[-keep_generations:] if keep_generations > 0 else []
+        on_disk = lock_digest(data) if data is not None and warning is None else None
         for gen in kept:
+            if gen.lock_digest == on_disk:
+                continue  # the lock on disk is this generation: the project root covers it
             roots.append(Root("generation", f"{record.path}#{gen.number}",
                               env_ids=frozenset(gen.env_ids.values()), **_image_fields(gen.images)))
             locks.append(_lock_copy(paths, gen.lock_digest, warnings))

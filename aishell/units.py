@@ -25,21 +25,23 @@ def parse_duration(text: str) -> timedelta:
 def parse_size(text: str) -> int:
     """Bytes from ``10G``, ``1.5GB``, ``512MiB``, ``300k`` or a plain number.
 
-    Like ``docker`` and ``du -h``, the units are binary (1G = 1024³ bytes).
+    Decimal units like ``docker system df`` prints them (1G = 1000³ bytes); ``GiB`` and
+    friends are binary.
     """
     m = _SIZE.match(text)
     if not m or (m.group(3) and not m.group(2) and m.group(3).lower() != "b"):
         raise UsageError(f"invalid size {text!r}", hint="write a number and a unit: 500M, 10G, 1T")
-    return int(float(m.group(1)) * 1024 ** _POWERS[m.group(2).lower()])
+    base = 1024 if m.group(3).lower().startswith("i") else 1000
+    return int(float(m.group(1)) * base ** _POWERS[m.group(2).lower()])
 
 
 def format_size(size: int) -> str:
-    """A short human size: ``0 B``, ``812 B``, ``4.2 MB``, ``1.3 GB`` (binary multiples)."""
+    """A short human size in decimal units, as docker prints them: ``812 B``, ``4.2 MB``."""
     value = float(size)
     for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(value) < 1024 or unit == "TB":
+        if abs(value) < 1000 or unit == "TB":
             return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
+        value /= 1000
     raise AssertionError  # pragma: no cover
 
 

@@ -273,9 +273,10 @@ def test_cli_dry_run_and_store_ls_json(store):
     r = run_aishell("store", "ls", "--json")
     doc = json.loads(r.stdout)
     mine = [i for i in doc["items"] if i["name"] == vol]
-    assert mine and mine[0]["roots"] == [f"project:{project}", f"generation:{project}#1", "pin:cli"]
+    assert mine and mine[0]["roots"] == [f"project:{project}", "pin:cli"]
     r = run_aishell("store", "ls")
-    assert vol in r.stdout and "total" in r.stdout and "sharing:" in r.stdout
+    assert vol[:24] in r.stdout and "project cli; pin cli" in r.stdout
+    assert "total" in r.stdout and "sharing: 1 project(s) → 1 env(s)" in r.stdout
     r = run_aishell("pin", "--list")
     assert "cli" in r.stdout and str(project) in r.stdout
 

@@ -67,7 +67,8 @@ def test_durations(text, delta):
 
 
 @pytest.mark.parametrize(("text", "size"), [
-    ("10G", 10 << 30), ("512MiB", 512 << 20), ("1.5GB", 3 << 29), ("300k", 300 << 10), ("42", 42),
+    ("10G", 10 * 10**9), ("512MiB", 512 << 20), ("1.5GB", 15 * 10**8), ("300k", 300_000),
+    ("2GiB", 2 << 30), ("42", 42),
 ])
 def test_sizes(text, size):
     assert parse_size(text) == size
@@ -86,4 +87,5 @@ def test_bad_sizes(bad):
 
 
 def test_format_size():
-    assert [format_size(n) for n in (0, 812, 4404019, 1395864371)] == ["0 B", "812 B", "4.2 MB", "1.3 GB"]
+    assert [format_size(n) for n in (0, 812, 4_200_000, 1_350_000_000)] == ["0 B", "812 B", "4.2 MB",
+                                                                              "1.4 GB"]
