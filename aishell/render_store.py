@@ -47,6 +47,8 @@ def _table(rows: Sequence[Sequence[str]]) -> list[str]:
 # -- gc --------------------------------------------------------------------------------
 def gc_payload(result: GcResult) -> dict[str, Any]:
     doc = asdict(result)
+    doc["freed_unique_bytes"] = result.freed_unique_bytes
+    doc["measured_freed_bytes"] = result.measured_freed_bytes
     doc["older_than_seconds"] = int(result.older_than.total_seconds())
     del doc["older_than"]
     return doc
@@ -77,11 +79,13 @@ def print_gc(result: GcResult, *, as_json: bool, quiet: bool) -> None:
     if result.tarballs:
         print(f"{verb} {result.tarballs} unreferenced download-cache file(s) "
               f"({format_size(result.tarball_bytes)})")
-    summary = f"{'would free' if result.dry_run else 'freed'} {format_size(result.freed_bytes)}"
-    if result.dry_run and any(c.type == "image" for c in done):
-        summary += " at most (layers images share with kept ones stay)"
-    if result.layers_freed is not None:
-        summary += f" (image layers actually released: {format_size(result.layers_freed)})"
+    low, high = result.freed_unique_bytes, result.freed_bytes
+    summary = f"{'would free' if result.dry_run else 'freed'} {format_size(high)}"
+    if result.measured_freed_bytes is not None:
+        summary = f"freed {format_size(result.measured_freed_bytes)} (measured by the engine)"
+    elif low < high:
+        summary = (f"{'would free' if result.dry_run else 'freed'} between {format_size(low)} and "
+                   f"{format_size(high)} (images share layers)")
     if not done and not result.tarballs:
         summary = "nothing to remove"
     if result.stopped_early:

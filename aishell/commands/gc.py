@@ -34,6 +34,7 @@ class Candidate:
     id: str
     name: str
     size: int
+    unique: int  # bytes only this item holds (an image's layers no other image shares)
     created: datetime
     last_used: datetime | None
     status: str  # removed | would-remove | too-young | in-use | over-budget | gone
@@ -63,10 +64,23 @@ class GcResult:
     def removed(self) -> tuple[Candidate, ...]:
         return tuple(c for c in self.candidates if c.status in ("removed", "would-remove"))
 
+    @property
+    def freed_unique_bytes(self) -> int:
+        """A lower bound of what was (would be) freed: images may share layers."""
+        return sum(max(c.unique, 0) for c in self.removed) + self.tarball_bytes
+
+    @property
+    def measured_freed_bytes(self) -> int | None:
+        """Volumes and tarballs removed plus the image layer bytes the engine released."""
+        if self.layers_freed is None:
+            return None
+        volumes = sum(max(c.size, 0) for c in self.removed if c.type == "volume")
+        return volumes + self.layers_freed + self.tarball_bytes
+
 
 def _candidate(item: Item, last_used: datetime | None, status: str, detail: str = "") -> Candidate:
-    return Candidate(item.type, item.kind, item.id, item.name, item.size, item.created, last_used,
-                     status, detail)
+    return Candidate(item.type, item.kind, item.id, item.name, item.size, item.unique, item.created,
+                     last_used, status, detail)
 
 
 def _remove(engine: Engine, item: Item) -> None:
