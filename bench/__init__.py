@@ -1,1 +1,1 @@
-"""Benchmarks, run with ``uv run python -m bench.<name>``."""
+"""aishell's benchmark suite: every figure is a ratio against a baseline from the same run."""

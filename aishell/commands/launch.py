@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-from aishell import certs, process, render
+from aishell import certs, extension, process, render
 from aishell.context import Context
 from aishell.errors import AishellError
 from aishell.foundation import Foundation, ensure_foundation
@@ -24,34 +25,56 @@ def foundation_for(ctx: Context) -> Foundation:
     )
 
 
-def _record_launch(ctx: Context, tag: str, image_id: str) -> None:
-    """Tell the store index this project uses the foundation image (a gc root)."""
-    from aishell import index  # noqa: PLC0415
-
-    try:
-        index.record_images(ctx.paths, ctx.project, [index.ImageRef("foundation", image_id, tag)])
-    except (AishellError, OSError) as exc:
-        render.warn(f"could not record this launch in the store index: {exc}")
-
-
-def ensure_image(ctx: Context, *, force: bool = False) -> str:
-    """The tag of the image sandboxes run, built first when missing."""
-    foundation = foundation_for(ctx)
-    existing = None if force else ctx.engine.image_inspect(foundation.tag)
-    if existing is not None:
-        _record_launch(ctx, foundation.tag, str(existing["Id"]))
-        return foundation.tag
-    with render.progress(f"building the foundation image {foundation.tag}",
-                         quiet=ctx.quiet, verbose=ctx.verbose) as on_line:
+@contextmanager
+def _building(ctx: Context, title: str) -> Iterator[Callable[[str], None]]:
+    """Progress for an image build; a failed build prints its failing step's log."""
+    with render.progress(title, quiet=ctx.quiet, verbose=ctx.verbose) as on_line:
         try:
-            state = ensure_foundation(ctx.engine, foundation, force=force, on_line=on_line)
+            yield on_line
         except AishellError as exc:
             log = getattr(exc, "log", "")
             if log:
                 render.err(log.rstrip())
             raise
-    _record_launch(ctx, foundation.tag, state.image_id)
-    return foundation.tag
+
+
+def _record_launch(ctx: Context, images: Sequence[tuple[str, str, str]]) -> None:
+    """Tell the store index which images this project uses (gc roots): (role, id, tag)."""
+    from aishell import index  # noqa: PLC0415
+
+    try:
+        index.record_images(ctx.paths, ctx.project, [index.ImageRef(*i) for i in images])
+    except (AishellError, OSError) as exc:
+        render.warn(f"could not record this launch in the store index: {exc}")
+
+
+def _image_id(ctx: Context, tag: str) -> str:
+    data = ctx.engine.image_inspect(tag)
+    return str(data["Id"]) if data else ""
+
+
+def ensure_image(ctx: Context, *, force: bool = False) -> str:
+    """The tag of the image sandboxes run (the extension's, else the foundation's),
+    built first when missing."""
+    foundation = foundation_for(ctx)
+    foundation_id = "" if force else _image_id(ctx, foundation.tag)
+    if not foundation_id:
+        with _building(ctx, f"building the foundation image {foundation.tag}") as on_line:
+            foundation_id = ensure_foundation(ctx.engine, foundation, force=force,
+                                              on_line=on_line).image_id
+    used = [("foundation", foundation_id, foundation.tag)]
+    ext = extension.find(ctx.project, foundation, ctx.config.table("foundation").get("dockerfile"))
+    if ext is None:
+        _record_launch(ctx, used)
+        return foundation.tag
+    ext_id = "" if force else _image_id(ctx, ext.tag)
+    if not ext_id:
+        with _building(ctx, f"building the project image {ext.tag}") as on_line:
+            extension.ensure_extension(ctx.engine, ext, foundation.tag, ctx.project, force=True,
+                                       on_line=on_line)
+        ext_id = _image_id(ctx, ext.tag)
+    _record_launch(ctx, [*used, ("extension", ext_id, ext.tag)])
+    return ext.tag
 
 
 def _check_project(project: Path) -> None:
