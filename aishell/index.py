@@ -12,32 +12,27 @@ Callers (``sync``, ``run``, ``lock``) record every use with :func:`record_use`.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-
+from aishell import indexfile
 from aishell.errors import AishellError
 from aishell.hashing import derive
 from aishell.paths import Paths
 
-VERSION = 1
-INDEX_FILE = "index.json"
+# Re-exported: callers use the model and the file through this module.
+IndexCorrupt = indexfile.IndexCorrupt
+index_path = indexfile.index_path
+project_key = indexfile.project_key
+write_atomic = indexfile.write_atomic
+
 LOCKS_DIR = "locks"
 DEFAULT_KEEP_GENERATIONS = 3
 DEFAULT_GRACE = "1h"
 LOCK_DIGEST_CONTEXT = "aishell 2026-11 generation lock copy v1"
-
-
-class IndexCorrupt(AishellError):
-    """The index file exists but cannot be read: gc must not guess what is referenced."""
 
 
 @dataclass(frozen=True)
@@ -144,7 +139,7 @@ def _from_json(doc: dict[str, Any]) -> Index:
 
 def _to_json(index: Index) -> dict[str, Any]:
     return {
-        "version": VERSION,
+        "version": indexfile.VERSION,
         "projects": {
             key: {
                 "path": p.path, "lock_path": p.lock_path, "locked": p.locked,
@@ -171,77 +166,33 @@ def _to_json(index: Index) -> dict[str, Any]:
 
 
 # -- reading and writing ---------------------------------------------------------------
-def index_path(paths: Paths) -> Path:
-    return paths.state / INDEX_FILE
-
-
 def load(paths: Paths) -> Index:
     """The index as last committed (an empty one when there is none yet).
 
     Raises:
         IndexCorrupt: the file is not an index this aishell can read.
     """
-    path = index_path(paths)
+    doc = indexfile.read_doc(paths)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return Index()
-    try:
-        doc = json.loads(text)
-        if not isinstance(doc, dict):
-            raise TypeError("not a JSON object")
-        if int(doc.get("version", 0)) > VERSION:
-            raise IndexCorrupt(
-                f"{path} was written by a newer aishell (index version {doc['version']})",
-                hint="upgrade aishell; until then gc and pins cannot use this index",
-            )
         return _from_json(doc)
-    except IndexCorrupt:
-        raise
-    except (ValueError, TypeError, KeyError) as exc:
-        raise IndexCorrupt(
-            f"{path} is damaged ({exc}); gc refuses to guess what is still referenced",
-            hint=f"move it aside (`mv {path} {path}.bad`); projects re-register on their "
-                 "next sync or run, so wait for that before `aishell gc`",
-        ) from exc
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so a reader sees the old or the new bytes, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        try:
-            mode = path.stat().st_mode & 0o7777  # keep the replaced file's permissions
-        except FileNotFoundError:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask  # what a plain open() would have made (mkstemp makes 0600)
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            Path(tmp).unlink()
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # make the rename itself durable
-    finally:
-        os.close(dir_fd)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise indexfile.corrupt(indexfile.index_path(paths), exc) from exc
 
 
 def update(paths: Paths, change: Callable[[Index], Index]) -> Index:
     """Read, change and commit the index under its file lock; returns the new index."""
-    paths.ensure_state()
-    with FileLock(str(index_path(paths)) + ".lock", timeout=60):
-        new = change(load(paths))
-        data = json.dumps(_to_json(new), indent=1, sort_keys=True).encode() + b"\n"
-        write_atomic(index_path(paths), data)
-        return new
+    result: list[Index] = []
+
+    def on_doc(doc: dict[str, Any]) -> dict[str, Any]:
+        try:
+            old = _from_json(doc)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise indexfile.corrupt(indexfile.index_path(paths), exc) from exc
+        result.append(change(old))
+        return _to_json(result[0])
+
+    indexfile.update_doc(paths, on_doc)
+    return result[0]
 
 
 # -- lock copies -----------------------------------------------------------------------
@@ -305,10 +256,6 @@ def store_settings(paths: Paths) -> StoreSettings:
 
 
 # -- recording use ---------------------------------------------------------------------
-def project_key(project: Path) -> str:
-    return str(project.resolve())
-
-
 def _trim(generations: Sequence[Generation], keep: int, current: int | None) -> tuple[Generation, ...]:
     """The ``keep`` newest generations, plus the current one wherever it is."""
     newest = sorted(generations, key=lambda g: g.number)[-keep:] if keep > 0 else []
@@ -343,7 +290,7 @@ def record_use(
     when = now or now_utc()
     keep = store_settings(paths).keep_generations if keep is None else keep
     digest = save_lock_copy(paths, lock_bytes) if lock_bytes is not None else None
-    key = project_key(project)
+    key = indexfile.project_key(project)
 
     def change(index: Index) -> Index:
         old = index.projects.get(key)
@@ -370,27 +317,14 @@ def record_use(
     return update(paths, change).projects[key]
 
 
-def record_images(paths: Paths, project: Path, images: Sequence[ImageRef], *,
-                  now: datetime | None = None) -> None:
+def record_images(paths: Paths, project: Path, images: Sequence[ImageRef]) -> None:
     """Record a launch that knows only its images (no env): keeps env ids and generations."""
-    when = now or now_utc()
-    key = project_key(project)
-    lock_path = Path(key) / "aishell.lock"
-
-    def change(index: Index) -> Index:
-        old = index.projects.get(key)
-        record = replace(old, images=tuple(images), last_used=when) if old else ProjectRecord(
-            path=key, lock_path=str(lock_path), locked=lock_path.is_file(), env_ids={},
-            images=tuple(images), first_seen=when, last_used=when)
-        used = {**index.last_used, **{image_key(i.id): when for i in images if i.id}}
-        return replace(index, projects={**index.projects, key: record}, last_used=used)
-
-    update(paths, change)
+    indexfile.record_launch(paths, project, [(i.role, i.id, i.tag) for i in images])
 
 
 def set_current(paths: Paths, project: Path, number: int) -> None:
     """Make generation ``number`` the project's current one (after a rollback)."""
-    key = project_key(project)
+    key = indexfile.project_key(project)
 
     def change(index: Index) -> Index:
         record = index.projects[key]
@@ -408,7 +342,7 @@ def pin(paths: Paths, name: str, project: Path, *, env_ids: Iterable[str],
         now: datetime | None = None) -> tuple[Pin, bool]:
     """Make these items the named root ``name``; returns the pin and whether it replaced one."""
     digest = save_lock_copy(paths, lock_bytes) if lock_bytes is not None else None
-    new = Pin(name, project_key(project), now or now_utc(), tuple(sorted(set(env_ids))),
+    new = Pin(name, indexfile.project_key(project), now or now_utc(), tuple(sorted(set(env_ids))),
               tuple(images), digest)
     replaced = False
 
@@ -442,5 +376,5 @@ def pins(paths: Paths) -> list[Pin]:
 
 def generations(paths: Paths, project: Path) -> tuple[tuple[Generation, ...], int | None]:
     """The recorded generations of ``project`` (oldest first) and the current number."""
-    record = load(paths).projects.get(project_key(project))
+    record = load(paths).projects.get(indexfile.project_key(project))
     return (record.generations, record.current) if record else ((), None)

@@ -88,6 +88,10 @@ def _project_root(record: ProjectRecord) -> tuple[Root | None, Dangling | None, 
                 **_image_fields(record.images)), None, data, warning
 
 
+def is_dangling(record: ProjectRecord) -> bool:
+    return _project_root(record)[1] is not None
+
+
 def collect(paths: Paths, index: Index, containers: Sequence[Mapping[str, Any]],
             *, keep_generations: int) -> RootSet:
     """Every root, from the index, the projects' locks on disk and the engine's containers.

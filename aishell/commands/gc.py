@@ -131,7 +131,8 @@ def _drop_from_index(paths: Paths, dangling: tuple[roots.Dangling, ...], keep: i
         dropped = 0
         projects = {}
         for key, record in idx.projects.items():
-            if key in gone:
+            # Check again under the index lock: the project may have come back meanwhile.
+            if key in gone and roots.is_dangling(record):
                 continue
             newest = sorted(record.generations, key=lambda g: g.number)
             kept = tuple(newest[-keep:]) if keep > 0 else ()

@@ -40,10 +40,10 @@ def _building(ctx: Context, title: str) -> Iterator[Callable[[str], None]]:
 
 def _record_launch(ctx: Context, images: Sequence[tuple[str, str, str]]) -> None:
     """Tell the store index which images this project uses (gc roots): (role, id, tag)."""
-    from aishell import index  # noqa: PLC0415
+    from aishell import indexfile  # noqa: PLC0415 - only what recording needs
 
     try:
-        index.record_images(ctx.paths, ctx.project, [index.ImageRef(*i) for i in images])
+        indexfile.record_launch(ctx.paths, ctx.project, images)
     except (AishellError, OSError) as exc:
         render.warn(f"could not record this launch in the store index: {exc}")
 
