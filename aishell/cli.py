@@ -85,6 +85,8 @@ def _store_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--to", metavar="N", type=int, help="the generation to restore (default: the previous)")
     p.add_argument("--list", action="store_true", help="list the recorded generations")
     p.add_argument("--dry-run", action="store_true", help="say what would be restored")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite an aishell.lock that no generation recorded")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -179,7 +181,8 @@ def _dispatch_store(ns: argparse.Namespace) -> int:
         gens, current = index.generations(ctx.paths, ctx.project)
         render_store.print_generations(gens, current, as_json=ctx.json)
     elif command == "rollback":
-        restored = store.rollback(ctx.paths, ctx.engine, ctx.project, to=ns.to, dry_run=ns.dry_run)
+        restored = store.rollback(ctx.paths, ctx.engine, ctx.project, to=ns.to,
+                                  dry_run=ns.dry_run, force=ns.force)
         render_store.print_rollback(restored, as_json=ctx.json, quiet=ctx.quiet)
     return 0
 

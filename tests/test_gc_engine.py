@@ -16,6 +16,7 @@ import pytest
 from aishell import index, storelock
 from aishell.commands import store as store_cmd
 from aishell.commands.gc import collect_garbage
+from aishell.errors import AishellError
 from aishell.index import ImageRef
 from tests.conftest import run_aishell
 from tests.fixtures_gc import Store, store_fixture  # noqa: F401 - the `store` fixture
@@ -107,6 +108,13 @@ def test_generations_keep_n_and_rollback_restores_the_previous_lock(store):
     assert oct(lock.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
     again = store_cmd.rollback(store.paths, store.engine, project)
     assert again.to_generation == 2 and lock.read_bytes() == texts[1]
+
+    lock.write_text(lock.read_text() + "# hand edit\n")  # not recorded by any sync
+    with pytest.raises(AishellError, match="differs from every recorded generation"):
+        store_cmd.rollback(store.paths, store.engine, project, to=4)
+    assert lock.read_text().endswith("# hand edit\n")
+    store_cmd.rollback(store.paths, store.engine, project, to=2, force=True)
+    assert lock.read_bytes() == texts[1]
 
     # After a rollback, sync records the restored lock: no new generation, same env.
     store.sync(project, [vols[1][1]])
@@ -294,9 +302,9 @@ def test_launch_records_the_foundation_image(foundation_tag, tmp_path):
     assert record.locked is False
 
 
-@pytest.mark.parametrize("flag", ["--older-than=soon", "--max-freed=lots"])
+@pytest.mark.parametrize("flag", ["--older-than=soon", "--max-freed=lots", "--keep-generations=-1"])
 def test_cli_rejects_bad_units(flag):
     r = run_aishell("gc", "--dry-run", flag)
-    assert r.returncode == 2 and "invalid" in r.stderr
+    assert r.returncode == 2 and ("invalid" in r.stderr or "0 or more" in r.stderr)
     assert "Traceback" not in r.stderr
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from aishell import index as store_index
 from aishell import inventory, lockrefs, roots, storelock
 from aishell.engine import Engine
-from aishell.errors import EngineConflict, EngineNotFound
+from aishell.errors import EngineConflict, EngineNotFound, UsageError
 from aishell.inventory import Item
 from aishell.paths import Paths
 
@@ -188,6 +188,8 @@ def collect_garbage(
     settings = store_index.store_settings(paths)
     grace = settings.grace if older_than is None else older_than
     keep = settings.keep_generations if keep_generations is None else keep_generations
+    if keep < 0:
+        raise UsageError(f"--keep-generations must be 0 or more, not {keep}")
     lock = storelock.shared if dry_run else storelock.exclusive
     with lock(paths, on_wait=on_wait):
         moment = now or store_index.now_utc()

@@ -124,16 +124,28 @@ class RollbackResult:
 
 
 def rollback(paths: Paths, engine: Engine, project: Path, *, to: int | None = None,
-             dry_run: bool = False) -> RollbackResult:
+             dry_run: bool = False, force: bool = False) -> RollbackResult:
     """Restore the project's previous ``aishell.lock`` from its recorded generation.
 
     Only the lock file changes (atomically); ``aishell sync`` then uses the env the
-    generation kept alive, or rebuilds it if gc took it.
+    generation kept alive, or rebuilds it if gc took it. A lock no generation recorded
+    (edited or re-locked since the last sync) is not overwritten unless ``force``.
     """
     gens, current = store_index.generations(paths, project)
     if not gens:
         raise AishellError(f"no generations are recorded for {project}",
                            hint="generations are recorded by `aishell sync` and `aishell run`")
+    lock_path = project / LOCKFILE
+    try:
+        on_disk = store_index.lock_digest(lock_path.read_bytes())
+    except FileNotFoundError:
+        on_disk = None
+    if on_disk is not None and not force and on_disk not in {g.lock_digest for g in gens}:
+        raise AishellError(
+            f"{lock_path} differs from every recorded generation (changed since the last sync); "
+            "a rollback would lose it",
+            hint="run `aishell sync` first to record it, or `aishell rollback --force` to discard it",
+        )
     by_number = {g.number: g for g in gens}
     if to is not None:
         if to not in by_number:
@@ -150,7 +162,6 @@ def rollback(paths: Paths, engine: Engine, project: Path, *, to: int | None = No
             )
         target = max(earlier, key=lambda g: g.number)
     data = store_index.read_lock_copy(paths, target.lock_digest)
-    lock_path = project / LOCKFILE
     present = {str((v.get("Labels") or {}).get(inventory.ENV_ID, ""))
                for v in engine.list_volumes({inventory.KIND: "env"})}
     env_present = all(e in present for e in target.env_ids.values()) if target.env_ids else None
