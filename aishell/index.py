@@ -4,7 +4,7 @@ It is what the garbage collector marks from (SPEC section 7). One JSON document,
 ``<state>/index.json``, rewritten atomically (temp file, fsync, ``os.replace``) under a
 file lock, so a crash mid-write leaves the previous version and two aishells never lose
 each other's records. Lock contents of generations and pins live beside it in
-``<state>/locks/<blake3>.lock`` (content-addressed, written before the index row that
+``<state>/lock-copies/<blake3>.lock`` (content-addressed, written before the index row that
 names them — the index is committed last).
 
 Callers (``sync``, ``run``, ``lock``) record every use with :func:`record_use`.
@@ -29,7 +29,7 @@ index_path = indexfile.index_path
 project_key = indexfile.project_key
 write_atomic = indexfile.write_atomic
 
-LOCKS_DIR = "locks"
+LOCK_COPIES_DIR = "lock-copies"  # not "locks": that directory holds the store's lock files
 DEFAULT_KEEP_GENERATIONS = 3
 DEFAULT_GRACE = "1h"
 LOCK_DIGEST_CONTEXT = "aishell 2026-11 generation lock copy v1"
@@ -201,7 +201,8 @@ def lock_digest(lock_bytes: bytes) -> str:
 
 
 def locks_dir(paths: Paths) -> Path:
-    return paths.state / LOCKS_DIR
+    """Where copies of generations' and pins' lock files live (``<blake3 hex>.lock``)."""
+    return paths.state / LOCK_COPIES_DIR
 
 
 def save_lock_copy(paths: Paths, lock_bytes: bytes) -> str:

@@ -6,9 +6,11 @@ the moment a sync decides it exists and the moment it is used. ``run`` holds it 
 its container exists: from then on the container itself is a root, and the engine refuses
 to remove a volume a container uses.
 
-It is an ``flock(2)`` on ``<state>/store.lock``: the kernel drops it when the process dies,
-so a killed sync never leaves the store locked. flock locks belong to the open file
-description, so two holders in one process conflict just like two processes do.
+It is an ``flock(2)`` on ``<state>/locks/store.lock`` — the same file
+``aishell.locks.StoreLock`` (the sync branch) uses, so the two interoperate until one
+replaces the other. The kernel drops the lock when the process dies, so a killed sync
+never leaves the store locked. flock locks belong to the open file description, so two
+holders in one process conflict just like two processes do.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from aishell.errors import AishellError
 from aishell.paths import Paths
 
+LOCKS_DIR = "locks"
 LOCK_NAME = "store.lock"
 POLL_SECONDS = 0.1
 
@@ -32,13 +35,15 @@ class StoreLockTimeout(AishellError):
 
 
 def lock_path(paths: Paths) -> Path:
-    return paths.ensure_state() / LOCK_NAME
+    directory = paths.ensure_state() / LOCKS_DIR
+    directory.mkdir(exist_ok=True)
+    return directory / LOCK_NAME
 
 
 @contextmanager
 def _held(paths: Paths, mode: int, what: str, on_wait: Callable[[str], None] | None,
           timeout: float | None) -> Iterator[None]:
-    fd = os.open(lock_path(paths), os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(lock_path(paths), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         try:
             fcntl.flock(fd, mode | fcntl.LOCK_NB)

@@ -308,3 +308,21 @@ def test_cli_rejects_bad_units(flag):
     assert r.returncode == 2 and ("invalid" in r.stderr or "0 or more" in r.stderr)
     assert "Traceback" not in r.stderr
 
+
+
+def test_stale_lock_copies_go_and_nothing_else_in_the_state_dir_does(store):
+    store.project("p", [])  # records one generation: its copy is referenced
+    copies = index.locks_dir(store.paths)
+    stale = copies / f"{'0' * 64}.lock"
+    stale.write_bytes(b"old")
+    foreign = copies / "notes.lock"
+    foreign.write_bytes(b"keep")
+    old = time.time() - 7200
+    os.utime(stale, (old, old))
+    os.utime(foreign, (old, old))
+    with storelock.shared(store.paths):
+        pass  # creates <state>/locks/store.lock
+    r = gc(store)
+    assert r.lock_copies == 1 and not stale.exists()
+    assert foreign.exists() and storelock.lock_path(store.paths).exists()
+    assert len(list(copies.glob("*.lock"))) == 2  # the generation's copy and the foreign file

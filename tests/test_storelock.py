@@ -50,3 +50,18 @@ def test_a_killed_holder_releases_the_lock():
         proc.kill()
     with storelock.exclusive(default_paths(), timeout=5):
         pass
+
+
+def test_same_file_as_the_sync_branch_lock():
+    # aishell.locks.StoreLock (sync) flocks <state>/locks/store.lock: gc must exclude it.
+    import fcntl
+    import os
+
+    paths = default_paths()
+    assert storelock.lock_path(paths) == paths.state / "locks" / "store.lock"
+    fd = os.open(paths.state / "locks" / "store.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        _cannot(storelock.exclusive)
+    finally:
+        os.close(fd)

@@ -150,12 +150,18 @@ def _sweep_lock_copies(paths: Paths, cutoff: datetime, *, dry_run: bool) -> int:
     count = 0
     directory = store_index.locks_dir(paths)
     for path in sorted(directory.glob("*.lock")) if directory.is_dir() else []:
-        if path.stem in needed or path.stat().st_mtime >= cutoff.timestamp():
+        if not _is_digest(path.stem) or path.stem in needed:
+            continue  # only ever content-addressed copies; never anything else in there
+        if path.stat().st_mtime >= cutoff.timestamp():
             continue
         count += 1
         if not dry_run:
             path.unlink(missing_ok=True)
     return count
+
+
+def _is_digest(name: str) -> bool:
+    return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
 
 
 def collect_garbage(
