@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tomllib
 from collections.abc import Sequence
-from dataclasses import asdict
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aishell import __version__
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 COMMANDS = ("shell", "run", "exec", "attach", "ps", "stop", "migrate", "gitleaks", "check",
             "info", "build", "gc", "store", "pin", "unpin", "rollback")
@@ -154,6 +154,9 @@ def _split(args: Sequence[str]) -> tuple[list[str], str | None, list[str]]:
 
 def _project_harnesses(options: Sequence[str]) -> list[str]:
     """Harness names in the project's aishell.toml (unreadable → none; `run` reports it)."""
+    import tomllib  # noqa: PLC0415 - only when the first word is not a built-in name
+    from pathlib import Path  # noqa: PLC0415
+
     from aishell.config import MANIFEST, find_project  # noqa: PLC0415
 
     project: Path | None = None
@@ -191,12 +194,12 @@ def command_names(parser: argparse.ArgumentParser) -> list[str]:
 
 def route(args: Sequence[str], commands: Sequence[str] = COMMANDS) -> _Routed:
     """Find the command; for `run` and the shortcut, split off the harness and its args."""
-    from aishell import catalog  # noqa: PLC0415
-    from aishell.errors import UsageError  # noqa: PLC0415
-
     options, word, rest = _split(args)
     if word is None or (word in commands and word != "run"):
         return _Routed(list(args))
+    from aishell import catalog  # noqa: PLC0415 - not on the path of --version or other commands
+    from aishell.errors import UsageError  # noqa: PLC0415
+
     if word == "run":
         more, harness, rest = _split(rest)
         options = [*options, *more]
@@ -321,6 +324,8 @@ def _dispatch(ns: argparse.Namespace, routed: _Routed) -> int:  # noqa: PLR0911
 
             print(foundation_for(ctx).dockerfile(), end="")
             return 0
+        from dataclasses import asdict  # noqa: PLC0415
+
         print_info(ctx, asdict(doctor.info(ctx)))
         return 0
     if command == "build":
@@ -377,24 +382,31 @@ def _dispatch_store(ns: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (the console script passes it to sys.exit)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    verbose = any(a in ("-v", "--verbose") for a in _split(args)[0])
+    from aishell.errors import AishellError  # noqa: PLC0415
+
+    try:
+        routed = route(args, command_names(parser))
+    except AishellError as exc:  # an unknown command or harness: the one handler prints it
+        from aishell import errors_report  # noqa: PLC0415
+
+        error = exc
+
+        def fail() -> int:
+            raise error
+
+        return errors_report.guard(fail, verbose=verbose)
+    try:
+        ns = parser.parse_args(routed.parse)
+    except SystemExit as exc:  # argparse: --help, --version, usage errors
+        return int(exc.code or 0)
     from aishell import errors_report  # noqa: PLC0415
 
-    args = list(sys.argv[1:] if argv is None else argv)
-    verbose = any(a in ("-v", "--verbose") for a in _split(args)[0])
-    routed: list[_Routed] = []
-
-    def body() -> int:
-        parser = build_parser()
-        routed.append(route(args, command_names(parser)))
-        try:
-            ns = parser.parse_args(routed[0].parse)
-        except SystemExit as exc:  # argparse: --help, --version, usage errors
-            return int(exc.code or 0)
-        if ns.command in STORE_COMMANDS:
-            return _dispatch_store(ns)
-        return _dispatch(ns, routed[0])
-
-    return errors_report.guard(body, verbose=verbose)
+    if ns.command in STORE_COMMANDS:
+        return errors_report.guard(lambda: _dispatch_store(ns), verbose=verbose)
+    return errors_report.guard(lambda: _dispatch(ns, routed), verbose=verbose)
 
 
 def entry() -> None:
