@@ -347,3 +347,44 @@ def test_missing_command_says_why(run_project):
     assert r.returncode == 127
     assert r.stderr.endswith("aishell: no-such-harness: command not found "
                              "(no env is mounted at /tools: run `aishell sync`)\n")
+
+
+ENV_LAUNCH = """
+import os, sys
+from aishell.commands import run
+from aishell.context import Context
+from aishell.identity import HostUser
+project, image, volume = sys.argv[1:4]
+ctx = Context.create(project)
+p = run.plan(ctx, run.RunOptions(), image=image, env_volume=volume, user=HostUser.current(),
+             environ=os.environ, tty=False, one_shot=True, command=["envtool", "hi"])
+created = run.create(ctx, p)
+print("created", created, flush=True)
+run.attach(ctx, p, created)
+"""
+
+
+def test_env_volume_launch_creates_then_attaches(run_project, foundation_tag, tmp_path):
+    rp = run_project
+    (rp.path / "aishell.toml").write_text('[run]\ndocker_args = ["--label", "dev.aishell.test=1"]\n')
+    volume = f"aishell-env-test-{os.urandom(4).hex()}"
+    subprocess.run(["docker", "volume", "create", "--label", "dev.aishell.test=1", volume],
+                   check=True, capture_output=True)
+    try:
+        subprocess.run(
+            ["docker", "run", "--rm", "--label", "dev.aishell.test=1", "--entrypoint", "sh",
+             "-v", f"{volume}:/tools", foundation_tag, "-c",
+             ("mkdir -p /tools/bin && printf '#!/bin/sh\\necho from-env $@\\n"
+              "touch /tools/x 2>/dev/null || echo read-only\\nexit 4\\n' > /tools/bin/envtool"
+              " && chmod 755 /tools/bin/envtool")], check=True, capture_output=True)
+        script = tmp_path / "launch.py"
+        script.write_text(ENV_LAUNCH)
+        r = subprocess.run([sys.executable, str(script), str(rp.path), foundation_tag, volume],
+                           cwd=rp.path, env={**os.environ, **rp.env()}, capture_output=True,
+                           text=True, timeout=120, check=False)
+        assert r.returncode == 4, r.stderr
+        lines = r.stdout.splitlines()
+        assert lines[0].startswith("created ") and lines[1:] == ["from-env hi", "read-only"]
+        wait_for(lambda: not rp.containers())  # --rm after `start --attach`
+    finally:
+        subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True, check=False)

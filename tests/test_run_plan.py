@@ -329,3 +329,31 @@ def test_commands_added_by_other_modules_are_not_harnesses():
     assert set(cli.COMMANDS) <= set(cli.command_names(parser))
     r = cli.route(["lock", "--check"], [*cli.COMMANDS, "lock"])
     assert r.parse == ["lock", "--check"] and r.harness is None
+
+
+def test_store_lock_is_held_shared_from_env_check_to_creation(tmp_path, monkeypatch):
+    from aishell import storelock
+
+    ctx = Context.create(str(project_with(tmp_path)))
+    seen = []
+
+    def gc_can_run() -> bool:
+        try:
+            with storelock.exclusive(ctx.paths, timeout=0.05):
+                return True
+        except storelock.StoreLockTimeout:
+            return False
+
+    def fake_prepare(ctx_, opts, **kw):
+        seen.append(("prepare", gc_can_run()))
+        return run.Plan(request=None, name="x", harness=None)  # type: ignore[arg-type]
+
+    def fake_create(ctx_, p):
+        seen.append(("create", gc_can_run()))
+
+    monkeypatch.setattr(run, "prepare", fake_prepare)
+    monkeypatch.setattr(run, "create", fake_create)
+    monkeypatch.setattr(run, "_finish", lambda ctx_, p, created: seen.append(
+        ("attach", gc_can_run())) or 0)
+    assert run.run(ctx, RunOptions()) == 0
+    assert seen == [("prepare", False), ("create", False), ("attach", True)]

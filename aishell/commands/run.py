@@ -310,36 +310,80 @@ def prepare(
     return p
 
 
-def start(ctx: Context, p: Plan) -> Started | int:
-    """Create the container: detached (returns Started) or attached (returns its exit code)."""
+def _uses_env(req: ContainerRequest) -> bool:
+    return any(m.kind == "volume" and m.target == "/tools" for m in req.mounts)
+
+
+def create(ctx: Context, p: Plan) -> str | None:
+    """Create the container; its id, or None when the attach step will create it.
+
+    A detached sandbox is created and started here (``run --detach``). A sandbox that
+    mounts an env volume is created here too (``create``, then attached with ``start``),
+    so that the caller can hold the store lock until the container exists: from then on
+    the container keeps the volume alive. Otherwise ``run`` creates and attaches in one
+    engine CLI call, the quickest path.
+    """
     prepare_host(p)
+    if not p.request.detach and not _uses_env(p.request):
+        return None
     argv = cli_args(p.request, ctx.engine.cli)
-    if p.request.detach:
-        result = process.run(argv, env=p.request.process_env(), check=False)
-        if result.returncode != 0:
-            detail = (result.stderr.strip() or result.stdout.strip()).splitlines()
-            raise AishellError(f"the engine could not start the sandbox: "
-                               f"{detail[-1] if detail else result.returncode}")
-        assert p.name is not None
-        return Started(p.name, container_name(ctx.project, p.name),
-                       result.stdout.strip(), p.harness.name if p.harness else None)
+    if not p.request.detach:
+        argv[1] = "create"
+    result = process.run(argv, env=p.request.process_env(), check=False)
+    if result.returncode != 0:
+        detail = (result.stderr.strip() or result.stdout.strip()).splitlines()
+        raise AishellError(f"the engine could not create the sandbox: "
+                           f"{detail[-1] if detail else result.returncode}")
+    return result.stdout.strip().splitlines()[-1]
+
+
+def attach(ctx: Context, p: Plan, created: str | None) -> int:
+    """Hand the terminal to the engine CLI: run the request, or start what was created."""
     set_title(ctx.project)
-    os.environ.update(p.request.process_env())
     sys.stdout.flush()
     sys.stderr.flush()
-    return process.replace_process(argv)
+    if created is not None:
+        return process.replace_process([ctx.engine.cli, "start", "--attach", "--interactive",
+                                        created])
+    os.environ.update(p.request.process_env())
+    return process.replace_process(cli_args(p.request, ctx.engine.cli))
+
+
+def start(ctx: Context, p: Plan) -> Started | int:
+    """Create the container: detached (returns Started) or attached (returns its exit code)."""
+    created = create(ctx, p)
+    return _finish(ctx, p, created)
+
+
+def _finish(ctx: Context, p: Plan, created: str | None) -> Started | int:
+    if p.request.detach:
+        assert p.name is not None and created is not None
+        return Started(p.name, container_name(ctx.project, p.name), created,
+                       p.harness.name if p.harness else None)
+    return attach(ctx, p, created)
+
+
+def _launch(ctx: Context, opts: RunOptions, *, one_shot: bool = False,
+            command: Sequence[str] | None = None) -> Started | int:
+    """The pipeline under the store lock, held shared from the env check until the
+    container exists (so `gc` cannot remove the env in between)."""
+    from aishell import storelock  # noqa: PLC0415
+
+    tty = sys.stdin.isatty() and sys.stdout.isatty()
+    with storelock.shared(ctx.paths, on_wait=None if ctx.quiet else render.err):
+        p = prepare(ctx, opts, tty=tty, one_shot=one_shot, command=command)
+        created = create(ctx, p)
+    return _finish(ctx, p, created)
 
 
 def run(ctx: Context, opts: RunOptions) -> Started | int:
-    tty = sys.stdin.isatty() and sys.stdout.isatty()
-    return start(ctx, prepare(ctx, opts, tty=tty))
+    return _launch(ctx, opts)
 
 
 def exec_command(ctx: Context, command: Sequence[str]) -> int:
     """A one-off command in a fresh sandbox: no name, ports, pre-start or scan."""
     if not command:
         raise AishellError("nothing to run", hint="aishell exec -- COMMAND [ARGS…]")
-    tty = sys.stdin.isatty() and sys.stdout.isatty()
-    result = start(ctx, prepare(ctx, RunOptions(), tty=tty, one_shot=True, command=command))
+    result = _launch(ctx, RunOptions(), one_shot=True, command=command)
     assert isinstance(result, int)
     return result
