@@ -11,7 +11,8 @@ def resolve_env(ctx: Context, harness: Harness | None) -> str | None:
 
     `aishell sync` fills this in: it makes sure the project's locked env exists with a
     valid completion marker and returns its volume name. Until a project has an env,
-    sandboxes run without ``/tools`` (the foundation image alone).
+    sandboxes run without ``/tools`` (the foundation image alone). The launch calls it
+    with the store lock held shared and creates the container before releasing it.
     """
     del ctx, harness
     return None

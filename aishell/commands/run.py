@@ -1,7 +1,8 @@
 """`aishell run` (and `aishell HARNESS`, `aishell shell`, `aishell exec`): the launch pipeline.
 
-Order (SPEC 6): config → harness → env volume (lock/sync) → image → name check →
-host preparation → container request → create and attach through the engine CLI.
+Order (SPEC 6), under the store lock held shared until the container exists: config →
+harness → name check → env volume (lock/sync) → security preflight → image → container
+request → host preparation → create; then, lock released, attach through the engine CLI.
 """
 
 from __future__ import annotations
