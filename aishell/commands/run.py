@@ -12,7 +12,7 @@ import re
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from aishell import catalog, certs, process, render, runconfig
@@ -297,8 +297,6 @@ def prepare(
              tty=tty, one_shot=one_shot, command=command)
     if harness is not None and harness.system_files:
         mounts = (*p.request.mounts, *system_file_mounts(ctx, harness))
-        from dataclasses import replace  # noqa: PLC0415
-
         p = replace(p, request=replace(p.request, mounts=mounts))
     for notice in p.notices:
         if not ctx.quiet:
