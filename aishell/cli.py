@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("build", parents=[common], help="build the foundation image if missing")
     p.add_argument("--force", action="store_true", help="rebuild even when the tag exists")
+
+    from aishell import cli_lock  # noqa: PLC0415 - argparse only, no heavy imports
+
+    cli_lock.add_parsers(sub, common)
     return parser
 
 
@@ -103,6 +107,10 @@ def _dispatch(ns: argparse.Namespace) -> int:
         if not ctx.quiet:
             print(tag)
         return 0
+    from aishell import cli_lock  # noqa: PLC0415
+
+    if command in cli_lock.COMMANDS:
+        return cli_lock.dispatch(ctx, ns)
     raise AssertionError(command)  # pragma: no cover - argparse restricts choices
 
 
