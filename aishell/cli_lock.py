@@ -82,6 +82,7 @@ def print_lock(ctx: Any, result: Any) -> None:
     if ctx.json:
         render.print_json("lock", {
             "path": str(result.path), "status": result.status, "reasons": list(result.reasons),
+            "warnings": list(result.warnings),
             "changes": [{"name": c.name, "old": c.old, "new": c.new} for c in result.changes],
             "env_ids": result.env_ids,
         })
@@ -92,6 +93,8 @@ def print_lock(ctx: Any, result: Any) -> None:
             render.err(f"  - {reason}")
         render.err("hint: run `aishell lock`")
         return
+    for warning in result.warnings:
+        render.warn(warning)
     if ctx.quiet:
         return
     if result.status == "fresh":
@@ -108,7 +111,10 @@ def print_lock(ctx: Any, result: Any) -> None:
     deps = len(result.changes) - len([c for c in result.changes if ": " not in c.name])
     if deps and not ctx.verbose:
         render.err(f"  ({deps} closure package change(s); -v lists them)")
-    verb = {"dry-run": "would write", "written": "wrote", "unchanged": "unchanged:"}[result.status]
+    if result.status == "unchanged":
+        render.err(f"{result.path} is up to date (unchanged, {result.seconds:.1f} s)")
+        return
+    verb = "would write" if result.status == "dry-run" else "wrote"
     render.err(f"{verb} {result.path} ({result.seconds:.1f} s)")
 
 

@@ -161,6 +161,18 @@ def installed(harness: LockedHarness, platform: str) -> list[dict[str, Any]]:
     return [by_path[p] for p in sorted(seen)]
 
 
+def missing_optional(harness: LockedHarness) -> list[str]:
+    """Optional dependencies npm left out because the registry has no such version:
+    a platform whose native package is missing would install without it."""
+    by_path = {p["path"]: p for p in harness.packages}
+    out = []
+    for pkg in harness.packages:
+        for dep, wanted in sorted(pkg.get("optional_dependencies", {}).items()):
+            if _locate(by_path, pkg["path"], dep) is None:
+                out.append(f"{dep}@{wanted}")
+    return out
+
+
 def env_model(lock: Lock, platform: str) -> dict[str, Any]:
     """Exactly what gets installed on ``platform``; its canonical JSON is what env ids hash."""
     node = lock.node[platform]

@@ -32,6 +32,7 @@ class LockResult:
     env_ids: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     requests: int = 0  # registry requests made
+    warnings: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -108,12 +109,17 @@ def lock(ctx: Context, *, check: bool = False, upgrade: bool = False,
     new = resolve(manifest, previous, env,
                   Options(upgrade=upgrade, upgrade_packages=parse_upgrade_packages(upgrade_packages)))
     moved = changes(previous, new)
-    if dry_run:
-        status = "dry-run"
-    else:
-        status = "written" if lockfile.write(path, new) else "unchanged"
+    warnings = []
+    for h in new.harnesses:
+        if missing := lockfile.missing_optional(h):
+            missing.sort(key=lambda d: ("linux" not in d, d))
+            shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+            warnings.append(f"{h.name}: the registry lacks {len(missing)} optional dependenc"
+                            f"{'y' if len(missing) == 1 else 'ies'} of {h.package}@{h.version} "
+                            f"({shown}); a platform may miss its native package")
+    status = "dry-run" if dry_run else "written" if lockfile.write(path, new) else "unchanged"
     return LockResult(path, status, (), moved, new.env_ids(), time.monotonic() - started,
-                      env.registry.requests)
+                      env.registry.requests, tuple(warnings))
 
 
 # -- editing the manifest ----------------------------------------------------------------
