@@ -273,15 +273,15 @@ def write(path: Path, lock: Lock) -> bool:
             return False
     except (FileNotFoundError, UnicodeDecodeError):
         pass
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".aishell.lock.")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=".aishell.lock.")
+    tmp = Path(name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
             out.write(text)
-        os.chmod(tmp, 0o644)  # noqa: PTH101 - on the temp file, before the rename
-        os.replace(tmp, path)
+        tmp.chmod(0o644)  # mkstemp makes it 0600; the lock is a normal, committed file
+        tmp.replace(path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
     return True
 
 

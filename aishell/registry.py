@@ -106,6 +106,7 @@ class Registry:
             with self._open(url, CORGI) as resp:
                 data = json.loads(resp.read())
         except urllib.error.HTTPError as exc:
+            exc.close()
             if exc.code == 404:
                 raise PackageNotFound(
                     f"package {name} does not exist on {self.url}",
@@ -126,12 +127,14 @@ class Registry:
             return dest
         dest.parent.mkdir(parents=True, exist_ok=True)
         digests = {"sha512": hashlib.sha512(), "sha256": hashlib.sha256(), "sha1": hashlib.sha1()}  # noqa: S324 - SRI sha1 from old packages, checked not trusted alone
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".download-")
         try:
-            try:
-                resp = self._open(url, "*/*")
-            except urllib.error.HTTPError as exc:
-                raise RegistryError(f"cannot download {url}: HTTP {exc.code}") from exc
+            resp = self._open(url, "*/*")
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            raise RegistryError(f"cannot download {url}: HTTP {exc.code}") from exc
+        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=".download-")
+        tmp = Path(name)
+        try:
             with resp, os.fdopen(fd, "wb") as out:
                 while chunk := resp.read(1 << 20):
                     out.write(chunk)
@@ -144,8 +147,7 @@ class Registry:
                     f"integrity mismatch for {url}: expected {integrity}",
                     hint="the registry or a proxy changed the file; do not trust it",
                 )
-            os.replace(tmp, dest)
+            tmp.replace(dest)
         finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            tmp.unlink(missing_ok=True)
         return dest

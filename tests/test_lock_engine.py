@@ -1,0 +1,207 @@
+"""`aishell lock/add/remove/tree` for real: npm in a container, against the fixture registry."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+import uuid
+
+import pytest
+
+from tests.conftest import run_aishell
+from tests.fixtures_lock import lock_env, registry, shared_cache, write_manifest  # noqa: F401
+from tests.test_lockfile import validate_schema
+
+pytestmark = pytest.mark.engine
+
+
+@pytest.fixture
+def project(tmp_path, lock_env, foundation_tag):
+    p = tmp_path / "proj"
+    p.mkdir()
+    return p
+
+
+def errors(r):
+    """The error and hint lines (progress lines go to stderr too)."""
+    return [ln for ln in r.stderr.splitlines() if ln.startswith(("error:", "hint:"))]
+
+
+def harness(lock_text, name):
+    return tomllib.loads(lock_text)["harness"][name]
+
+
+def closure(lock_text, name):
+    return {p["path"]: p for p in harness(lock_text, name)["closure"]}
+
+
+def test_add_resolves_the_closure_with_npm_for_every_platform(project, lock_env):
+    r = run_aishell("add", "a=npm:agent-a", "b=npm:agent-b@^1", "npm:@fix/agent-c", cwd=project)
+    assert r.returncode == 0, r.stderr
+    lock_path = project / "aishell.lock"
+    validate_schema(lock_path)
+    text = lock_path.read_text()
+    a = closure(text, "a")
+    assert harness(text, "a")["version"] == "1.0.0"  # latest, not the 2.0.0 prerelease
+    assert harness(text, "a")["bins"] == ["agent-a"]
+    assert a["node_modules/dep-x"]["version"] == "1.1.0"
+    assert a["node_modules/dep-y/node_modules/dep-x"]["version"] == "1.0.0"  # nested by npm
+    for native, cpu, os_ in (("linux-x64", "x64", "linux"), ("linux-arm64", "arm64", "linux"),
+                             ("darwin-arm64", "arm64", "darwin")):
+        entry = a[f"node_modules/agent-a-{native}"]
+        assert entry["cpu"] == [cpu] and entry["os"] == [os_] and entry["optional"] is True
+        assert entry["integrity"].startswith("sha512-")
+    b = closure(text, "b")
+    assert b["node_modules/agent-b"]["has_install_script"] is True
+    assert b["node_modules/dep-x"]["version"] == "1.0.0"  # ~1.0.0
+    assert harness(text, "agent-c")["package"] == "@fix/agent-c"
+    doc = tomllib.loads(text)
+    assert doc["runtime"]["nodejs"]["linux/amd64"]["version"] == "24.21.0"
+    assert doc["runtime"]["npm"]["version"] == "12.2.0"
+    assert set(doc["env"]) == {"linux/amd64", "linux/arm64"}
+    assert doc["env"]["linux/amd64"]["id"] != doc["env"]["linux/arm64"]["id"]
+
+    check = run_aishell("lock", "--check", cwd=project)
+    assert check.returncode == 0, check.stderr
+    tree = json.loads(run_aishell("tree", "--json", cwd=project).stdout)
+    paths = {p["path"]: p["platforms"] for h in tree["harnesses"] if h["name"] == "a"
+             for p in h["packages"]}
+    assert paths["node_modules/agent-a-linux-x64"] == ["linux/amd64"]
+    assert paths["node_modules/agent-a-darwin-arm64"] == []
+
+
+def test_fresh_lock_relocks_without_network_or_engine(project, lock_env, tmp_path):
+    write_manifest(project, 'a = { npm = "agent-a", version = "^1" }')
+    assert run_aishell("lock", cwd=project).returncode == 0
+    before = (project / "aishell.lock").read_bytes()
+    mark = len(lock_env.log)
+    # No engine either: a dead DOCKER_HOST proves a fresh re-lock never touches it.
+    r = run_aishell("lock", cwd=project, env={"DOCKER_HOST": f"unix://{tmp_path}/none.sock"})
+    assert r.returncode == 0, r.stderr
+    assert "is up to date" in r.stderr
+    assert (project / "aishell.lock").read_bytes() == before
+    assert lock_env.requests_since(mark) == []
+    # A cosmetic manifest change (comments, order) keeps it fresh.
+    write_manifest(project, '# mine\na = {version = "^1", npm = "agent-a"}  # note')
+    assert run_aishell("lock", "--check", cwd=project).returncode == 0
+
+
+def test_changed_spec_makes_the_lock_stale_and_check_writes_nothing(project, lock_env):
+    write_manifest(project, 'a = { npm = "agent-a", version = "^1" }')
+    assert run_aishell("lock", cwd=project).returncode == 0
+    before = (project / "aishell.lock").read_bytes()
+    write_manifest(project, 'a = { npm = "agent-a", version = "^0.9" }')
+    r = run_aishell("lock", "--check", cwd=project)
+    assert r.returncode == 1
+    assert "a: requested '^1' -> '^0.9'" in r.stderr
+    assert (project / "aishell.lock").read_bytes() == before
+    assert run_aishell("lock", cwd=project).returncode == 0
+    assert harness((project / "aishell.lock").read_text(), "a")["version"] == "0.9.0"
+
+
+def test_missing_lock_fails_check(project, lock_env):
+    write_manifest(project, 'a = { npm = "agent-a" }')
+    r = run_aishell("lock", "--check", "--json", cwd=project)
+    assert r.returncode == 1
+    assert json.loads(r.stdout)["status"] == "missing"
+    assert not (project / "aishell.lock").exists()
+
+
+def test_upgrade_package_moves_only_that_one(project, lock_env):
+    s = uuid.uuid4().hex[:8]
+    dep, up_a, up_b = f"up-dep-{s}", f"up-a-{s}", f"up-b-{s}"
+    lock_env.publish(dep, "1.0.0")
+    for name in (up_a, up_b):
+        lock_env.publish(name, "1.0.0", dependencies={dep: "^1.0.0"}, bin={name: "bin/x.js"})
+    write_manifest(project, f'a = {{ npm = "{up_a}" }}\nb = {{ npm = "{up_b}" }}')
+    assert run_aishell("lock", cwd=project).returncode == 0
+    first = (project / "aishell.lock").read_text()
+
+    for name in (dep, up_a, up_b):
+        lock_env.publish(name, "1.1.0", dependencies={dep: "^1.0.0"} if name != dep else None,
+                         bin={name: "bin/x.js"} if name != dep else None)
+    # A new upstream release does not make the lock stale.
+    assert run_aishell("lock", "--check", cwd=project).returncode == 0
+    dry = run_aishell("lock", "--dry-run", "--upgrade", cwd=project)
+    assert dry.returncode == 0
+    assert f"~ a {up_a}@1.0.0 -> {up_a}@1.1.0" in dry.stderr
+    assert f"~ b {up_b}@1.0.0 -> {up_b}@1.1.0" in dry.stderr
+    assert (project / "aishell.lock").read_text() == first
+
+    r = run_aishell("lock", "--upgrade-package", "a", cwd=project)
+    assert r.returncode == 0, r.stderr
+    after = (project / "aishell.lock").read_text()
+    assert harness(after, "a")["version"] == "1.1.0"
+    assert closure(after, "a")[f"node_modules/{dep}"]["version"] == "1.1.0"
+    assert harness(after, "b") == harness(first, "b")  # b and its closure did not move
+    first_b = first[first.index("[harness.b]"):]
+    assert after[after.index("[harness.b]"):] == first_b
+
+    pinned = run_aishell("lock", "--upgrade-package", "b@1.0.7", cwd=project)
+    assert pinned.returncode == 1
+    assert f"{up_b}@1.0.7 does not exist" in pinned.stderr
+
+
+def test_package_that_does_not_exist_leaves_the_manifest_alone(project, lock_env):
+    manifest = write_manifest(project, "# keep me\n")
+    before = manifest.read_text()
+    r = run_aishell("add", "x=npm:no-such-agent", cwd=project)
+    assert r.returncode == 1
+    assert errors(r)[0] == (
+        f"error: package no-such-agent does not exist on {lock_env.url}")
+    assert manifest.read_text() == before
+    assert not (project / "aishell.lock").exists()
+
+
+def test_version_that_does_not_exist_lists_the_nearest(project, lock_env):
+    r = run_aishell("add", "a=npm:agent-a@^5", cwd=project)
+    assert r.returncode == 1
+    lines = errors(r)
+    assert lines[0] == "error: no version of agent-a matches '^5' (harness `a` in aishell.toml)"
+    assert lines[1] == "hint: nearest published: 0.9.0, 1.0.0"
+    assert "Traceback" not in r.stderr
+
+
+def test_registry_unreachable(project, lock_env):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    write_manifest(project, 'a = { npm = "agent-a" }')
+    r = run_aishell("lock", cwd=project, env={"npm_config_registry": f"http://127.0.0.1:{port}/"})
+    assert r.returncode == 1
+    assert errors(r)[0].startswith(f"error: cannot reach the npm registry http://127.0.0.1:{port}/:")
+    assert not (project / "aishell.lock").exists()
+
+
+def test_npm_failure_is_reported_and_nothing_is_written(project, lock_env):
+    s = uuid.uuid4().hex[:8]
+    lock_env.publish(f"broken-{s}", "1.0.0", dependencies={f"missing-{s}": "^1"})
+    write_manifest(project, f'x = {{ npm = "broken-{s}" }}')
+    r = run_aishell("lock", cwd=project)
+    assert r.returncode == 1
+    assert "npm could not resolve the closure" in r.stderr
+    assert f"missing-{s}" in r.stderr
+    assert not (project / "aishell.lock").exists()
+
+
+def test_remove_relocks_and_keeps_comments(project, lock_env):
+    write_manifest(project, '# top\na = { npm = "agent-a" }  # first\n'
+                            'c = { npm = "@fix/agent-c" }  # second\n')
+    assert run_aishell("lock", cwd=project).returncode == 0
+    r = run_aishell("remove", "c", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert (project / "aishell.toml").read_text() == \
+        '[harnesses]\n# top\na = { npm = "agent-a" }  # first\n\n'
+    assert set(tomllib.loads((project / "aishell.lock").read_text())["harness"]) == {"a"}
+
+
+def test_conflicted_lock_is_one_line(project, lock_env):
+    write_manifest(project, 'a = { npm = "agent-a" }')
+    assert run_aishell("lock", cwd=project).returncode == 0
+    path = project / "aishell.lock"
+    path.write_text("<<<<<<< ours\n" + path.read_text() + "=======\n>>>>>>> theirs\n")
+    r = run_aishell("lock", "--check", cwd=project)
+    assert r.returncode == 1
+    assert errors(r)[0] == f"error: {path}:1: unresolved merge-conflict markers"
