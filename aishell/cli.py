@@ -68,7 +68,7 @@ def _context(ns: argparse.Namespace) -> Any:
     )
 
 
-def _dispatch(ns: argparse.Namespace) -> int:
+def _dispatch(ns: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per command
     command = ns.command or "shell"
     ctx = _context(ns)
     if command == "shell":

@@ -381,7 +381,7 @@ def parse(source: Source) -> Lock:
             wanted_bins=tuple(h.get("wanted_bins", ())),
         ))
     env = data.get("env", {})
-    lock = Lock(
+    return Lock(
         platforms=tuple(r.get(data, "platforms", list, None)),
         node_requested=r.get(runtime, "node", str, "runtime"),
         node={p: r.artifact(a, f'runtime.nodejs."{p}"') for p, a in node.items()},
@@ -394,5 +394,4 @@ def parse(source: Source) -> Lock:
         harnesses=tuple(harnesses),
         recorded_env_ids={p: str(e.get("id", "")) for p, e in env.items() if isinstance(e, dict)},
     )
-    return lock
 

@@ -83,9 +83,9 @@ def _harness(source: Source | None, name: str, value: Any) -> HarnessSpec:
     if isinstance(value, dict):
         for key in value:
             if key not in TABLE_KEYS:
-                near = difflib.get_close_matches(key, TABLE_KEYS, n=1)
+                close = difflib.get_close_matches(key, TABLE_KEYS, n=1)
                 raise fail(f"unknown key `{key}` in harness `{name}`",
-                           f"did you mean `{near[0]}`?" if near else "valid keys: npm, version, bin")
+                           f"did you mean `{close[0]}`?" if close else "valid keys: npm, version, bin")
         known = catalog.CATALOG.get(name)
         package = value.get("npm", known.package if known else None)
         if not isinstance(package, str) or not PACKAGE_RE.match(package):
@@ -94,7 +94,7 @@ def _harness(source: Source | None, name: str, value: Any) -> HarnessSpec:
         version = value.get("version", "latest")
         if not isinstance(version, str) or (problem := check_spec(version.strip())):
             raise fail(f"[harnesses] {name}: version must be {valid_spec}")
-        bins = value.get("bin", list(known.bins) if known and package == known.package else [])
+        bins: Any = value.get("bin", list(known.bins) if known and package == known.package else [])
         if isinstance(bins, str):
             bins = [bins]
         if not isinstance(bins, list) or not all(isinstance(b, str) and b for b in bins):

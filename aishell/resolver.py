@@ -93,7 +93,7 @@ def choose_version(registry: Registry, spec: HarnessSpec, pinned: str | None) ->
 
 
 def resolve(manifest: Manifest, previous: Lock | None, env: Environment,
-            options: Options = Options()) -> Lock:  # noqa: B008 - frozen, never mutated
+            options: Options = Options()) -> Lock:
     """A lock for ``manifest``, reusing ``previous`` wherever the manifest did not change."""
     for name in options.upgrade_packages:
         if manifest.harness(name) is None and name not in ("node", "npm"):
@@ -162,7 +162,7 @@ def _base_digests(engine: Engine, base: str) -> dict[str, str]:
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(str(image.get("Architecture")),
                                                       str(image.get("Architecture")))
     platform = f"{image.get('Os', 'linux')}/{arch}"
-    repo = base.split("@")[0]
+    repo = base.split("@", maxsplit=1)[0]
     if ":" in repo.rsplit("/", 1)[-1]:
         repo = repo.rsplit(":", 1)[0]
     digests = [d for d in image.get("RepoDigests") or []
@@ -185,7 +185,7 @@ def _closures(manifest: Manifest, wanted: Mapping[str, tuple[HarnessSpec, str]],
     image = env.image()
     with tempfile.TemporaryDirectory(prefix="aishell-lock-") as tmp:
         work = Path(tmp)
-        os.chmod(work, 0o755)  # noqa: PTH101 - the container user must enter it
+        work.chmod(0o755)
         for name, (spec, version) in wanted.items():
             d = work / "h" / name
             d.mkdir(parents=True)

@@ -9,7 +9,6 @@ host needs no Node.js of its own: aishell downloads them into its cache and moun
 from __future__ import annotations
 
 import base64
-import os
 import shutil
 import tarfile
 import tempfile
@@ -67,7 +66,7 @@ def _artifact(doc: dict[str, object], version: str) -> Artifact:
 
 def cache_key(integrity: str) -> str:
     """A file-name-safe key for an SRI integrity string."""
-    first = integrity.split()[0]
+    first = integrity.split(maxsplit=1)[0]
     algo, _, b64 = first.partition("-")
     return f"{algo}-{base64.b64decode(b64).hex()}"
 
@@ -89,7 +88,7 @@ def unpacked(registry: Registry, cache: Path, artifact: Artifact) -> Path:
     try:
         with tarfile.open(archive) as tar:
             tar.extractall(tmp, filter="data")
-        os.chmod(tmp, 0o755)  # noqa: PTH101 - mkdtemp makes it 0700; containers run as other users
+        tmp.chmod(0o755)
         try:
             tmp.rename(dest)
         except OSError:

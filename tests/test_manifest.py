@@ -42,8 +42,9 @@ def test_defaults_without_a_manifest(tmp_path):
     ('[harnesses]\nx = { npm = "agent", verson = "1" }\n', "2: unknown key `verson` in harness `x`",
      "did you mean `version`?"),
     ('[harnesses]\nx = { version = "1" }\n', '2: harness `x` needs `npm = "package-name"`', "e.g."),
-    ('[harnesses]\nclaude = 2\n', '2: [harnesses] claude must be a range like "^2.1", an exact '
-     'version like "0.169.0", or "latest", or a table { npm = …, version = … }', None),
+    ('[harnesses]\nclaude = 2\n', ('2: [harnesses] claude must be a range like "^2.1", an exact '
+                                   'version like "0.169.0", or "latest", or a table '
+                                   '{ npm = …, version = … }'), None),
     ('[runtime]\nnode = "twenty"\n', "2: [runtime] node: 'twenty' is not a Node.js version range",
      'use a major version like "24"'),
     ('[settings]\nplatforms = ["linux/riscv64"]\n', "2: unsupported platform 'linux/riscv64'",
@@ -91,7 +92,7 @@ mounts = ["~/.aws:ro"]  # keep
 
 def test_add_and_remove_keep_comments_and_layout():
     added = add(MANIFEST, [parse_spec("gemini@latest"), parse_spec("x=npm:@acme/agent@~1.4")])
-    assert added.startswith(MANIFEST.split("\n[run]")[0].rstrip("\n"))
+    assert added.startswith(MANIFEST.split("\n[run]", maxsplit=1)[0].rstrip("\n"))
     assert 'gemini = "latest"\n' in added
     assert 'x = {npm = "@acme/agent", version = "~1.4"}' in added
     assert '# the main one' in added and 'mounts = ["~/.aws:ro"]  # keep' in added
