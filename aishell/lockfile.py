@@ -161,13 +161,19 @@ def installed(harness: LockedHarness, platform: str) -> list[dict[str, Any]]:
     return [by_path[p] for p in sorted(seen)]
 
 
+_FOREIGN = re.compile(r"darwin|win32|windows|freebsd|openbsd|android|sunos|aix")
+
+
 def missing_optional(harness: LockedHarness) -> list[str]:
     """Optional dependencies npm left out because the registry has no such version:
-    a platform whose native package is missing would install without it."""
+    a platform whose native package is missing would install without it. Names that
+    say they are for another OS are ignored (the lock only covers Linux)."""
     by_path = {p["path"]: p for p in harness.packages}
     out = []
     for pkg in harness.packages:
         for dep, wanted in sorted(pkg.get("optional_dependencies", {}).items()):
+            if _FOREIGN.search(dep):
+                continue
             if _locate(by_path, pkg["path"], dep) is None:
                 out.append(f"{dep}@{wanted}")
     return out

@@ -226,3 +226,12 @@ def test_stale_when_an_input_changes(change, reason):
 def test_lock_source_is_read_with_tomllib(tmp_path):
     path = write_sample(tmp_path)
     assert read_toml(path).data["version"] == 1
+
+
+def test_committed_example_is_a_valid_lock():
+    path = Path(__file__).parent.parent / "aishell.lock.example"
+    validate_schema(path)
+    lock = read_lock(path)  # env ids match the content
+    assert lock is not None
+    assert {h.name for h in lock.harnesses} == {"claude", "codex", "gemini", "opencode"}
+    assert lockfile.dumps(lock) == path.read_text()

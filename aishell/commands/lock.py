@@ -103,11 +103,16 @@ def lock(ctx: Context, *, check: bool = False, upgrade: bool = False,
         reasons = stale_reasons(manifest, previous)
         return LockResult(path, "stale" if reasons else "fresh", tuple(reasons),
                           env_ids=previous.env_ids(), seconds=time.monotonic() - started)
-    from aishell.resolver import Options, resolve  # noqa: PLC0415
+    wanted = parse_upgrade_packages(upgrade_packages)
+    requests = 0
+    if previous is not None and not upgrade and not wanted and not stale_reasons(manifest, previous):
+        new = previous  # fresh: nothing to resolve, only re-written canonically
+    else:
+        from aishell.resolver import Options, resolve  # noqa: PLC0415
 
-    env = _environment(ctx, manifest, on_status)
-    new = resolve(manifest, previous, env,
-                  Options(upgrade=upgrade, upgrade_packages=parse_upgrade_packages(upgrade_packages)))
+        env = _environment(ctx, manifest, on_status)
+        new = resolve(manifest, previous, env, Options(upgrade=upgrade, upgrade_packages=wanted))
+        requests = env.registry.requests
     moved = changes(previous, new)
     warnings = []
     for h in new.harnesses:
@@ -119,7 +124,7 @@ def lock(ctx: Context, *, check: bool = False, upgrade: bool = False,
                             f"({shown}); a platform may miss its native package")
     status = "dry-run" if dry_run else "written" if lockfile.write(path, new) else "unchanged"
     return LockResult(path, status, (), moved, new.env_ids(), time.monotonic() - started,
-                      env.registry.requests, tuple(warnings))
+                      requests, tuple(warnings))
 
 
 # -- editing the manifest ----------------------------------------------------------------
