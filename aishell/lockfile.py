@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aishell.closure import PLATFORM_TRIPLES, installed
 from aishell.config import Source
 from aishell.errors import ConfigError
 from aishell.hashing import canonical_json, derive
@@ -49,7 +50,6 @@ PACKAGE_KEYS = (
     ("peerDependencies", "peer_dependencies"),
     ("peerDependenciesMeta", "peer_dependencies_meta"),
 )
-PLATFORM_TRIPLES = {"linux/amd64": ("linux", "x64", "glibc"), "linux/arm64": ("linux", "arm64", "glibc")}
 
 
 @dataclass(frozen=True)
@@ -95,90 +95,6 @@ class Lock:
         return {p: env_id(self, p) for p in self.platforms}
 
 
-# -- platform selection ----------------------------------------------------------------
-
-def _check_list(value: str, items: Iterable[str]) -> bool:
-    """npm-install-checks' rule for os/cpu/libc lists (``!x`` excludes)."""
-    entries = list(items)
-    if not entries or entries == ["any"]:
-        return True
-    negated = 0
-    match = False
-    for entry in entries:
-        if entry.startswith("!"):
-            negated += 1
-            if value == entry[1:]:
-                return False
-        else:
-            match = match or value == entry
-    return match or negated == len(entries)
-
-
-def fits(pkg: Mapping[str, Any], platform: str) -> bool:
-    os_name, cpu, libc = PLATFORM_TRIPLES[platform]
-    return (_check_list(os_name, pkg.get("os", ()))
-            and _check_list(cpu, pkg.get("cpu", ()))
-            and _check_list(libc, pkg.get("libc", ())))
-
-
-def _locate(packages: Mapping[str, Mapping[str, Any]], from_path: str, dep: str) -> str | None:
-    """Node's module resolution inside a lock: the nearest node_modules/dep above from_path."""
-    base = from_path
-    while True:
-        candidate = f"{base}/node_modules/{dep}" if base else f"node_modules/{dep}"
-        if candidate in packages:
-            return candidate
-        if not base:
-            return None
-        cut = base.rfind("/node_modules/")
-        base = base[:cut] if cut >= 0 else ""
-
-
-def installed(harness: LockedHarness, platform: str) -> list[dict[str, Any]]:
-    """The packages npm installs for ``harness`` on ``platform``: reachable from the
-    harness, skipping optional dependencies whose os/cpu/libc do not fit (and what
-    only they pull in)."""
-    by_path = {p["path"]: p for p in harness.packages}
-    root = f"node_modules/{harness.package}"
-    if root not in by_path:
-        return []
-    seen: set[str] = set()
-    stack = [root]
-    while stack:
-        path = stack.pop()
-        if path in seen:
-            continue
-        pkg = by_path[path]
-        if pkg.get("optional") and not fits(pkg, platform):
-            continue
-        seen.add(path)
-        deps = {**pkg.get("dependencies", {}), **pkg.get("optional_dependencies", {}),
-                **pkg.get("peer_dependencies", {})}
-        for dep in deps:
-            found = _locate(by_path, path, dep)
-            if found is not None and found not in seen:
-                stack.append(found)
-    return [by_path[p] for p in sorted(seen)]
-
-
-_FOREIGN = re.compile(r"darwin|win32|windows|freebsd|openbsd|android|sunos|aix")
-
-
-def missing_optional(harness: LockedHarness) -> list[str]:
-    """Optional dependencies npm left out because the registry has no such version:
-    a platform whose native package is missing would install without it. Names that
-    say they are for another OS are ignored (the lock only covers Linux)."""
-    by_path = {p["path"]: p for p in harness.packages}
-    out = []
-    for pkg in harness.packages:
-        for dep, wanted in sorted(pkg.get("optional_dependencies", {}).items()):
-            if _FOREIGN.search(dep):
-                continue
-            if _locate(by_path, pkg["path"], dep) is None:
-                out.append(f"{dep}@{wanted}")
-    return out
-
-
 def env_model(lock: Lock, platform: str) -> dict[str, Any]:
     """Exactly what gets installed on ``platform``; its canonical JSON is what env ids hash."""
     node = lock.node[platform]
@@ -196,7 +112,7 @@ def env_model(lock: Lock, platform: str) -> dict[str, Any]:
                 "packages": [
                     {k: p[k] for k in ("path", "name", "version", "integrity", "in_bundle",
                                        "has_install_script") if k in p}
-                    for p in installed(h, platform)
+                    for p in installed(h.packages, h.package, platform)
                 ],
             }
             for h in sorted(lock.harnesses, key=lambda h: h.name)
@@ -373,9 +289,11 @@ def parse(source: Source) -> Lock:
         if not isinstance(h, dict):
             raise r.fail(f"[{table}] must be a table", table)
         pkgs = h.get("closure", [])
-        if not isinstance(pkgs, list) or not all(isinstance(p, dict) and isinstance(p.get("path"), str)
-                                                 for p in pkgs):
-            raise r.fail(f"[[{table}.closure]] entries need a `path`", table)
+        if not isinstance(pkgs, list):
+            raise r.fail(f"[[{table}.closure]] must be an array of tables", table)
+        for pkg in pkgs:
+            if problem := _entry_problem(pkg):
+                raise r.fail(f"a [[{table}.closure]] entry {problem}", table)
         harnesses.append(LockedHarness(
             name=name,
             requested=r.get(h, "requested", str, table),
@@ -387,8 +305,14 @@ def parse(source: Source) -> Lock:
             wanted_bins=tuple(h.get("wanted_bins", ())),
         ))
     env = data.get("env", {})
+    platforms = r.get(data, "platforms", list, None)
+    for platform in platforms:
+        if platform not in PLATFORM_TRIPLES:
+            raise r.fail(f"unknown platform {platform!r}", None, "platforms")
+        if platform not in node:
+            raise r.fail(f"no Node.js for {platform} ([runtime.nodejs.\"{platform}\"])", "runtime")
     return Lock(
-        platforms=tuple(r.get(data, "platforms", list, None)),
+        platforms=tuple(platforms),
         node_requested=r.get(runtime, "node", str, "runtime"),
         node={p: r.artifact(a, f'runtime.nodejs."{p}"') for p, a in node.items()},
         npm=r.artifact(r.get(runtime, "npm", dict, "runtime"), "runtime.npm"),
@@ -401,3 +325,27 @@ def parse(source: Source) -> Lock:
         recorded_env_ids={p: str(e.get("id", "")) for p, e in env.items() if isinstance(e, dict)},
     )
 
+
+_ENTRY_TYPES: dict[str, type] = {
+    "path": str, "name": str, "version": str, "resolved": str, "integrity": str,
+    "os": list, "cpu": list, "libc": list,
+    "optional": bool, "peer": bool, "in_bundle": bool, "has_install_script": bool,
+    "has_shrinkwrap": bool,
+    "bin": dict, "dependencies": dict, "optional_dependencies": dict,
+    "peer_dependencies": dict, "peer_dependencies_meta": dict,
+}
+
+
+def _entry_problem(pkg: Any) -> str | None:
+    """What is wrong with one closure entry (unknown keys are allowed: newer minor writers)."""
+    if not isinstance(pkg, dict):
+        return "is not a table"
+    if not isinstance(pkg.get("path"), str) or not isinstance(pkg.get("version"), str):
+        return "needs `path` and `version`"
+    for key, kind in _ENTRY_TYPES.items():
+        if key in pkg and not isinstance(pkg[key], kind):
+            return f"({pkg['path']}) has a wrong type for `{key}`"
+    for key in ("dependencies", "optional_dependencies", "peer_dependencies", "bin"):
+        if not all(isinstance(v, str) for v in pkg.get(key, {}).values()):
+            return f"({pkg['path']}) has a non-string value in `{key}`"
+    return None

@@ -6,7 +6,7 @@ import tomllib
 
 import pytest
 
-from aishell import lockfile
+from aishell.closure import installed
 from aishell.freshness import read_lock
 from tests.conftest import run_aishell
 from tests.test_lockfile import validate_schema
@@ -42,9 +42,9 @@ def test_lock_four_real_harnesses(tmp_path, foundation_tag, monkeypatch):
     for h in lock.harnesses:
         for platform, cpu in (("linux/amd64", "x64"), ("linux/arm64", "arm64")):
             native = f"node_modules/{NATIVES[h.name]}{cpu}"
-            installed = {p["path"]: p for p in lockfile.installed(h, platform)}
-            assert native in installed, f"{h.name} has no {native} for {platform}"
-            assert installed[native]["integrity"].startswith("sha512-")
+            got = {p["path"]: p for p in installed(h.packages, h.package, platform)}
+            assert native in got, f"{h.name} has no {native} for {platform}"
+            assert got[native]["integrity"].startswith("sha512-")
     doc = tomllib.loads(path.read_text())
     assert set(doc["runtime"]["nodejs"]) == {"linux/amd64", "linux/arm64"}
     assert run_aishell("lock", "--check", cwd=tmp_path).returncode == 0

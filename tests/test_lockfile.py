@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 
 from aishell import lockfile
+from aishell.closure import fits, installed
 from aishell.config import read_toml
 from aishell.errors import ConfigError
 from aishell.freshness import read_lock, stale_reasons
@@ -99,18 +100,18 @@ def test_env_id_ignores_urls_and_other_platforms_natives():
 
 def test_installed_follows_platform_and_skips_foreign_natives():
     h = sample_lock().harnesses[0]
-    amd = [p["path"] for p in lockfile.installed(h, "linux/amd64")]
-    arm = [p["path"] for p in lockfile.installed(h, "linux/arm64")]
+    amd = [p["path"] for p in installed(h.packages, h.package, "linux/amd64")]
+    arm = [p["path"] for p in installed(h.packages, h.package, "linux/arm64")]
     assert amd == ["node_modules/agent", "node_modules/agent-linux-x64", "node_modules/dep"]
     assert arm == ["node_modules/agent", "node_modules/agent-linux-arm64", "node_modules/dep"]
 
 
-@pytest.mark.parametrize(("values", "fits"), [
+@pytest.mark.parametrize(("values", "expected"), [
     ([], True), (["linux"], True), (["darwin"], False), (["!win32"], True),
     (["!linux"], False), (["darwin", "linux"], True), (["any"], True),
 ])
-def test_os_lists_follow_npm_install_checks(values, fits):
-    assert lockfile.fits({"os": values}, "linux/amd64") is fits
+def test_os_lists_follow_npm_install_checks(values, expected):
+    assert fits({"os": values}, "linux/amd64") is expected
 
 
 def test_dumps_is_canonical_and_reads_back(tmp_path):
@@ -235,3 +236,19 @@ def test_committed_example_is_a_valid_lock():
     assert lock is not None
     assert {h.name for h in lock.harnesses} == {"claude", "codex", "gemini", "opencode"}
     assert lockfile.dumps(lock) == path.read_text()
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ('dependencies = { dep = "^1.0.0" }', "dependencies = 3",
+     "a [[harness.agent.closure]] entry (node_modules/agent) has a wrong type for `dependencies`"),
+    ('platforms = ["linux/amd64", "linux/arm64"]', 'platforms = ["linux/amd64", "linux/s390x"]',
+     "unknown platform 'linux/s390x'"),
+])
+def test_malformed_entries_are_errors_not_crashes(tmp_path, old, new, message):
+    path = write_sample(tmp_path)
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+    with pytest.raises(ConfigError) as exc:
+        read_lock(path)
+    assert message in str(exc.value)

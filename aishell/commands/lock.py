@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from aishell import certs, config, lockfile
+from aishell.closure import installed, missing_optional
 from aishell.context import Context
 from aishell.errors import AishellError, UsageError
 from aishell.freshness import read_lock, stale_reasons
@@ -116,7 +117,7 @@ def lock(ctx: Context, *, check: bool = False, upgrade: bool = False,
     moved = changes(previous, new)
     warnings = []
     for h in new.harnesses:
-        if missing := lockfile.missing_optional(h):
+        if missing := missing_optional(h.packages):
             missing.sort(key=lambda d: ("linux" not in d, d))
             shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
             warnings.append(f"{h.name}: the registry lacks {len(missing)} optional dependenc"
@@ -216,7 +217,7 @@ def tree(ctx: Context) -> dict[str, Any]:
 
 
 def _tree_harness(h: lockfile.LockedHarness, platforms: Sequence[str]) -> dict[str, Any]:
-    where = {pl: {p["path"] for p in lockfile.installed(h, pl)} for pl in platforms}
+    where = {pl: {p["path"] for p in installed(h.packages, h.package, pl)} for pl in platforms}
     return {
         "name": h.name, "package": h.package, "version": h.version,
         "requested": h.requested, "bins": list(h.bins),
