@@ -229,7 +229,8 @@ def package_from_npm(path: str, entry: Mapping[str, Any]) -> dict[str, Any]:
 def to_package_lock(harness: LockedHarness, root_name: str) -> dict[str, Any]:
     """The npm package-lock.json (v3) that reproduces ``harness``'s closure with ``npm ci``."""
     packages: dict[str, Any] = {
-        "": {"name": root_name, "dependencies": {harness.package: harness.version}},
+        "": {"name": root_name, "version": "0.0.0",
+             "dependencies": {harness.package: harness.version}},
     }
     back = {key: npm_key for npm_key, key in PACKAGE_KEYS}
     for pkg in harness.packages:

@@ -23,7 +23,7 @@ from aishell import certs, process, semver
 from aishell.engine import Engine
 from aishell.errors import AishellError, ProcessError
 from aishell.foundation import PROXY_VARS, Foundation
-from aishell.lockfile import Artifact, Lock, LockedHarness, package_from_npm
+from aishell.lockfile import Artifact, Lock, LockedHarness, package_from_npm, to_package_lock
 from aishell.manifest import HarnessSpec, Manifest
 from aishell.registry import PackageNotFound, Registry
 from aishell.request import ContainerRequest, Mount, cli_args
@@ -117,6 +117,7 @@ def resolve(manifest: Manifest, previous: Lock | None, env: Environment,
     # Harnesses: reuse each unchanged one; pick versions for the rest.
     kept: list[LockedHarness] = []
     wanted: dict[str, tuple[HarnessSpec, str]] = {}
+    seeds: dict[str, LockedHarness] = {}  # old closures npm should prefer (uv's preferences)
     for spec in manifest.harnesses:
         old = previous.harness(spec.name) if previous else None
         moves = options.upgrade or spec.name in options.upgrade_packages
@@ -127,8 +128,10 @@ def resolve(manifest: Manifest, previous: Lock | None, env: Environment,
         env.on_status(f"resolving {spec.name} ({spec.package}@{spec.requested})")
         version = choose_version(env.registry, spec, options.upgrade_packages.get(spec.name))
         wanted[spec.name] = (spec, version)
+        if old is not None and not moves and old.package == spec.package:
+            seeds[spec.name] = old
 
-    resolved = _closures(manifest, wanted, node, npm, env) if wanted else []
+    resolved = _closures(wanted, seeds, node, npm, env) if wanted else []
 
     # Foundation: the base image's digest is looked up only when its inputs change.
     same_foundation = previous is not None and previous.base == manifest.base \
@@ -170,8 +173,13 @@ def _base_digests(engine: Engine, base: str) -> dict[str, str]:
     return {platform: digests[0].split("@", 1)[1] if digests else str(image["Id"])}
 
 
-def _closures(manifest: Manifest, wanted: Mapping[str, tuple[HarnessSpec, str]],
+def _closures(wanted: Mapping[str, tuple[HarnessSpec, str]], seeds: Mapping[str, LockedHarness],
               node: Mapping[str, Artifact], npm: Artifact, env: Environment) -> list[LockedHarness]:
+    """Each wanted harness's closure, from one container running npm once per harness.
+
+    A harness whose spec changed starts from its old closure (as package-lock.json), so npm
+    keeps every locked dependency that still fits; an upgraded one starts clean.
+    """
     engine = env.engine()
     platform = f"linux/{engine.info().arch}"
     if platform not in NODE_PACKAGES:
@@ -189,12 +197,16 @@ def _closures(manifest: Manifest, wanted: Mapping[str, tuple[HarnessSpec, str]],
         for name, (spec, version) in wanted.items():
             d = work / "h" / name
             d.mkdir(parents=True)
+            root = f"aishell-env-{name}"
             (d / "package.json").write_text(json.dumps({
-                "name": f"aishell-env-{name}", "version": "0.0.0", "private": True,
+                "name": root, "version": "0.0.0", "private": True,
                 "dependencies": {spec.package: version},
             }, indent=2), encoding="utf-8")
+            if name in seeds:
+                (d / "package-lock.json").write_text(
+                    json.dumps(to_package_lock(seeds[name], root), indent=2), encoding="utf-8")
         env.on_status("resolving the closure with npm: " + ", ".join(sorted(wanted)))
-        _run_npm(env, image, work, node_dir, npm_dir)
+        run_npm(env, image, work, node_dir, npm_dir)
         out = []
         for name, (spec, version) in sorted(wanted.items()):
             lock_json = json.loads((work / "h" / name / "package-lock.json").read_text("utf-8"))
@@ -213,7 +225,13 @@ done
 """
 
 
-def _run_npm(env: Environment, image: str, work: Path, node_dir: Path, npm_dir: Path) -> None:
+NPM = "/opt/aishell/node/bin/node /opt/aishell/npm/bin/npm-cli.js"
+
+
+def run_npm(env: Environment, image: str, work: Path, node_dir: Path, npm_dir: Path, *,
+            script: str = SCRIPT) -> None:
+    """Run ``script`` (sh) in a container with the pinned Node.js and npm mounted, ``work`` at
+    /work, the registry, proxy variables and CA bundle set, on the host's network."""
     mounts = [
         Mount(str(node_dir), "/opt/aishell/node", read_only=True),
         Mount(str(npm_dir), "/opt/aishell/npm", read_only=True),
@@ -231,7 +249,7 @@ def _run_npm(env: Environment, image: str, work: Path, node_dir: Path, npm_dir: 
         variables.update(certs.container_env())
     req = ContainerRequest(
         image=image,
-        command=("-c", SCRIPT),
+        command=("-c", script),
         mounts=tuple(mounts),
         env=variables,
         env_passthrough=tuple(v for v in PROXY_VARS if os.environ.get(v)),

@@ -215,3 +215,58 @@ def test_conflicted_lock_is_one_line(project, lock_env):
     r = run_aishell("lock", "--check", cwd=project)
     assert r.returncode == 1
     assert errors(r)[0] == f"error: {path}:1: unresolved merge-conflict markers"
+
+
+def test_changed_spec_keeps_locked_dependencies_that_still_fit(project, lock_env):
+    s = uuid.uuid4().hex[:8]
+    dep, user = f"pref-dep-{s}", f"pref-user-{s}"
+    lock_env.publish(dep, "1.0.0")
+    lock_env.publish(user, "1.0.0", dependencies={dep: "^1.0.0"})
+    write_manifest(project, f'u = {{ npm = "{user}", version = "1.0.0" }}')
+    assert run_aishell("lock", cwd=project).returncode == 0
+    lock_env.publish(dep, "1.1.0")
+    lock_env.publish(user, "1.1.0", dependencies={dep: "^1.0.0"})
+    write_manifest(project, f'u = {{ npm = "{user}", version = "^1.1" }}')
+    assert run_aishell("lock", cwd=project).returncode == 0
+    text = (project / "aishell.lock").read_text()
+    assert harness(text, "u")["version"] == "1.1.0"
+    assert closure(text, "u")[f"node_modules/{dep}"]["version"] == "1.0.0"  # kept, like uv
+    assert run_aishell("lock", "--upgrade-package", "u", cwd=project).returncode == 0
+    text = (project / "aishell.lock").read_text()
+    assert closure(text, "u")[f"node_modules/{dep}"]["version"] == "1.1.0"  # upgrade: fresh
+
+
+def test_npm_ci_of_the_locked_closure_installs_what_the_lock_says(project, lock_env,
+                                                                  foundation_tag, tmp_path):
+    from aishell.closure import installed
+    from aishell.engine import Engine
+    from aishell.freshness import read_lock
+    from aishell.lockfile import to_package_lock
+    from aishell.paths import default_paths
+    from aishell.registry import Registry
+    from aishell.resolver import NPM, Environment, run_npm
+    from aishell.runtime import unpacked
+
+    write_manifest(project, 'a = { npm = "agent-a" }')
+    assert run_aishell("lock", cwd=project).returncode == 0
+    lock = read_lock(project / "aishell.lock")
+    h = lock.harness("a")
+    work = tmp_path / "ci"
+    target = work / "h" / "a"
+    target.mkdir(parents=True)
+    work.chmod(0o755)
+    (target / "package.json").write_text(json.dumps(
+        {"name": "aishell-env-a", "version": "0.0.0", "dependencies": {h.package: h.version}}))
+    (target / "package-lock.json").write_text(json.dumps(to_package_lock(h, "aishell-env-a")))
+    cache = default_paths().cache
+    registry = Registry(lock_env.url)
+    env = Environment(registry=registry, cache=cache, engine=Engine, image=lambda: foundation_tag)
+    node_dir = unpacked(registry, cache, lock.node["linux/amd64"])
+    npm_dir = unpacked(registry, cache, lock.npm)
+    run_npm(env, foundation_tag, work, node_dir, npm_dir,
+            script=f"set -e; cd /work/h/a; {NPM} ci --ignore-scripts --no-audit --no-fund")
+    on_disk = {p["path"] for p in h.packages if (target / p["path"] / "package.json").is_file()}
+    expected = {p["path"] for p in installed(h.packages, h.package, "linux/amd64")}
+    assert on_disk == expected
+    assert "node_modules/agent-a-linux-x64" in on_disk
+    assert "node_modules/agent-a-linux-arm64" not in on_disk
