@@ -111,8 +111,14 @@ def resolve(manifest: Manifest, previous: Lock | None, env: Environment,
         node, npm = dict(previous.node), previous.npm
     else:
         env.on_status(f"resolving Node.js {manifest.node} and npm")
-        node = resolve_node(env.registry, manifest.node, platforms)
-        npm = resolve_npm(env.registry, next(iter(node.values())).version)
+        pinned_node = options.upgrade_packages.get("node")
+        if pinned_node and not (semver.is_exact(pinned_node) and semver.Range.parse(
+                manifest.node).test(semver.Version.parse(pinned_node))):
+            raise ResolutionError(f"--upgrade-package node@{pinned_node}: not a version within "
+                                  f"[runtime] node = {manifest.node!r}")
+        node = resolve_node(env.registry, pinned_node or manifest.node, platforms)
+        npm = resolve_npm(env.registry, next(iter(node.values())).version,
+                          options.upgrade_packages.get("npm"))
 
     # Harnesses: reuse each unchanged one; pick versions for the rest.
     kept: list[LockedHarness] = []

@@ -39,9 +39,16 @@ def resolve_node(registry: Registry, spec: str, platforms: list[str]) -> dict[st
     return {p: _artifact(doc, str(chosen)) for p, doc in docs.items()}
 
 
-def resolve_npm(registry: Registry, node_version: str) -> Artifact:
-    """npm's ``latest`` release when it supports ``node_version``, else the newest that does."""
+def resolve_npm(registry: Registry, node_version: str, pinned: str | None = None) -> Artifact:
+    """npm's ``latest`` release when it supports ``node_version``, else the newest that does
+    (or exactly ``pinned``)."""
     doc = registry.packument("npm")
+    if pinned is not None:
+        if pinned not in doc["versions"]:
+            raise AishellError(f"npm@{pinned} does not exist",
+                               hint="nearest published: "
+                               + ", ".join(semver.nearest(doc["versions"], pinned)))
+        return _artifact(doc, pinned)
     node = semver.Version.parse(node_version)
     latest = semver.Version.try_parse(doc.get("dist-tags", {}).get("latest", ""))
     for version in reversed(semver.sort_versions(doc["versions"])):

