@@ -126,5 +126,5 @@ def test_node_is_the_newest_release_every_platform_has():
         assert resolve_node(registry, "24", ["linux/amd64"])["linux/amd64"].version == "24.3.0"
         assert resolve_npm(registry, "24.2.0").version == "11.0.0"  # 12 needs Node.js 26
         assert resolve_npm(registry, "24.2.0", "12.0.0").version == "12.0.0"
-        with pytest.raises(AishellError, match="no Node.js release matches"):
+        with pytest.raises(AishellError, match=r"no Node\.js release matches"):
             resolve_node(registry, "25", ["linux/amd64"])
