@@ -15,7 +15,7 @@ from aishell.manifest import NAME_RE, PACKAGE_RE, check_spec
 
 STARTER = """\
 # aishell.toml: what this project runs. `aishell lock` pins it in aishell.lock (commit both).
-# Reference: https://github.com/aishell/aishell/blob/main/docs/configuration.md
+# Reference: docs/configuration.md and docs/lockfile.md in aishell's documentation.
 
 [harnesses]
 # name = npm semver range, exact version, or "latest"; any npm package as a table:

@@ -150,6 +150,7 @@ def test_upgrade_package_moves_only_that_one(project, lock_env):
     pinned = run_aishell("lock", "--upgrade-package", "b@1.0.7", cwd=project)
     assert pinned.returncode == 1
     assert f"{up_b}@1.0.7 does not exist" in pinned.stderr
+    assert (project / "aishell.lock").read_text() == after  # a failed lock changes nothing
 
 
 def test_package_that_does_not_exist_leaves_the_manifest_alone(project, lock_env):
