@@ -307,6 +307,20 @@ class Engine:
             raise EngineError(f"cannot list containers: HTTP {status}")
         return data
 
+    def system_df(self) -> dict[str, Any]:
+        """Disk usage (``docker system df -v``): Images with Size/SharedSize, Volumes with
+        UsageData.Size, Containers with their Mounts. The engine walks every volume to size
+        it, so this takes a moment on a large store; only gc and ``store ls`` call it.
+
+        Raises:
+            EngineUnavailable: the engine does not answer.
+            EngineError: any other failure.
+        """
+        status, data = self._get("/system/df", timeout=600.0)
+        if status != 200 or not isinstance(data, dict):
+            raise EngineError(f"cannot read disk usage: HTTP {status} {data}")
+        return data
+
     def remove_container(self, ref: str, *, force: bool = True) -> None:
         import docker.errors  # noqa: PLC0415
 
@@ -314,6 +328,75 @@ class Engine:
             self.sdk().api.remove_container(ref, force=force, v=False)
         except docker.errors.APIError as exc:
             raise _translate(exc, f"removing container {ref}") from exc
+
+
+    # -- volumes ------------------------------------------------------------------
+    def volume_inspect(self, name: str) -> dict[str, Any] | None:
+        """The volume's inspect document (Name, Labels, CreatedAt, …), or None when absent.
+
+        A fast read over the socket: sync and launches call it on every run.
+
+        Raises:
+            EngineUnavailable: the engine does not answer.
+            EngineError: any other answer than the document or 404.
+        """
+        status, data = self._get(f"/volumes/{quote(name, safe='')}")
+        if status == 404:
+            return None
+        if status != 200 or not isinstance(data, dict):
+            raise EngineError(f"cannot inspect volume {name}: HTTP {status} {data}")
+        return data
+
+    def list_volumes(self, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Every volume carrying all of ``labels`` (an empty value matches any value).
+
+        Raises:
+            EngineUnavailable: the engine does not answer.
+        """
+        filters = [f"{k}={v}" if v else k for k, v in labels.items()]
+        status, data = self._get("/volumes?filters=" + quote(json.dumps({"label": filters})))
+        if status != 200 or not isinstance(data, dict):
+            raise EngineError(f"cannot list volumes: HTTP {status}")
+        return list(data.get("Volumes") or [])
+
+    def create_volume(self, name: str, labels: Mapping[str, str]) -> dict[str, Any]:
+        """Create the local volume ``name`` with ``labels`` and return its inspect document.
+
+        The engine answers a create of an existing name with the existing volume, labels
+        unchanged; callers that need a fresh volume remove the old one first.
+
+        Raises:
+            EngineUnavailable: the engine does not answer.
+            EngineError: the engine refused (bad name, driver error).
+        """
+        import docker.errors  # noqa: PLC0415
+
+        try:
+            data = self.sdk().api.create_volume(name=name, driver="local", labels=dict(labels))
+        except docker.errors.APIError as exc:
+            raise _translate(exc, f"creating volume {name}") from exc
+        return dict(data)
+
+    def remove_volume(self, name: str, *, missing_ok: bool = True) -> None:
+        """Remove the volume ``name``.
+
+        Args:
+            name: the volume.
+            missing_ok: an absent volume is not an error.
+
+        Raises:
+            EngineConflict: a container (running or stopped) still uses the volume.
+            EngineNotFound: the volume does not exist and ``missing_ok`` is false.
+        """
+        import docker.errors  # noqa: PLC0415
+
+        try:
+            self.sdk().api.remove_volume(name, force=False)
+        except docker.errors.APIError as exc:
+            error = _translate(exc, f"removing volume {name}")
+            if isinstance(error, EngineNotFound) and missing_ok:
+                return
+            raise error from exc
 
 
 def _closing(stream: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
