@@ -11,11 +11,16 @@ Engine errors become the typed exceptions of :mod:`aishell.errors`.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import http.client
 import json
 import os
+import posixpath
 import shutil
 import socket
+import threading
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +34,11 @@ from aishell.errors import (
     EngineNotFound,
     EngineUnavailable,
 )
+from aishell.request import ContainerRequest, Mount
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
+ARCHIVE_MOUNT = "/aishell-volume"  # where a helper container mounts a volume to archive it
+LOG_LINES_KEPT = 5000
 START_HINT = (
     "start it (`sudo systemctl start docker`, or `sudo scripts/provision.sh` from the "
     "aishell checkout), or point DOCKER_HOST at a running engine"
@@ -302,6 +310,216 @@ class Engine:
             raise _translate(exc, f"removing container {ref}") from exc
 
 
+    # -- volumes ------------------------------------------------------------------
+    def volume_inspect(self, name: str) -> dict[str, Any] | None:
+        """The volume's inspect document (Name, Labels, CreatedAt, …), or None when absent.
+
+        A fast read over the socket: sync and launches call it on every run.
+
+        Raises:
+            EngineUnavailable: the engine does not answer.
+            EngineError: any other answer than the document or 404.
+        """
+        status, data = self._get(f"/volumes/{quote(name, safe='')}")
+        if status == 404:
+            return None
+        if status != 200 or not isinstance(data, dict):
+            raise EngineError(f"cannot inspect volume {name}: HTTP {status} {data}")
+        return data
+
+    def list_volumes(self, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Every volume carrying all of ``labels`` (an empty value matches any value).
+
+        Raises:
+            EngineUnavailable: the engine does not answer.
+        """
+        filters = [f"{k}={v}" if v else k for k, v in labels.items()]
+        status, data = self._get("/volumes?filters=" + quote(json.dumps({"label": filters})))
+        if status != 200 or not isinstance(data, dict):
+            raise EngineError(f"cannot list volumes: HTTP {status}")
+        return list(data.get("Volumes") or [])
+
+    def create_volume(self, name: str, labels: Mapping[str, str]) -> dict[str, Any]:
+        """Create the local volume ``name`` with ``labels`` and return its inspect document.
+
+        The engine answers a create of an existing name with the existing volume, labels
+        unchanged; callers that need a fresh volume remove the old one first.
+
+        Raises:
+            EngineUnavailable: the engine does not answer.
+            EngineError: the engine refused (bad name, driver error).
+        """
+        import docker.errors  # noqa: PLC0415
+
+        try:
+            data = self.sdk().api.create_volume(name=name, driver="local", labels=dict(labels))
+        except docker.errors.APIError as exc:
+            raise _translate(exc, f"creating volume {name}") from exc
+        return dict(data)
+
+    def remove_volume(self, name: str, *, missing_ok: bool = True) -> None:
+        """Remove the volume ``name``.
+
+        Args:
+            name: the volume.
+            missing_ok: an absent volume is not an error.
+
+        Raises:
+            EngineConflict: a container (running or stopped) still uses the volume.
+            EngineNotFound: the volume does not exist and ``missing_ok`` is false.
+        """
+        import docker.errors  # noqa: PLC0415
+
+        try:
+            self.sdk().api.remove_volume(name, force=False)
+        except docker.errors.APIError as exc:
+            error = _translate(exc, f"removing volume {name}")
+            if isinstance(error, EngineNotFound) and missing_ok:
+                return
+            raise error from exc
+
+    # -- one-off containers ----------------------------------------------------------
+    def create_container(self, req: ContainerRequest) -> str:
+        """Create (not start) a container for ``req`` and return its id.
+
+        Raises:
+            EngineNotFound: the image is missing (aishell never pulls).
+            EngineConflict: a container with ``req.name`` exists.
+        """
+        import docker.errors  # noqa: PLC0415
+
+        try:
+            created = self.sdk().api.create_container(**create_params(req, os.environ))
+        except docker.errors.APIError as exc:
+            raise _translate(exc, f"creating a container from {req.image}") from exc
+        return str(created["Id"])
+
+    def run_to_completion(
+        self,
+        req: ContainerRequest,
+        *,
+        timeout: float | None = None,
+        on_line: Callable[[str], None] | None = None,
+    ) -> tuple[int, str]:
+        """Run ``req`` in a new container until it exits; return (exit code, output).
+
+        The container is removed afterwards, whatever happens (also on Ctrl-C). A process
+        killed while this runs leaves the container behind: label it, so the next run can
+        find and remove it.
+
+        Args:
+            req: what to run; ``ports``, ``tty`` and ``extra_args`` are not supported here.
+            timeout: seconds before the container is killed and EngineError raised.
+            on_line: called with every output line (stdout and stderr) as it comes.
+
+        Returns:
+            The exit code and the output (stdout and stderr interleaved; the last
+            :data:`LOG_LINES_KEPT` lines).
+
+        Raises:
+            EngineNotFound: the image is missing.
+            EngineError: the timeout passed, or the engine failed.
+        """
+        import docker.errors  # noqa: PLC0415
+
+        api = self.sdk().api
+        container = self.create_container(req)
+        timed_out = threading.Event()
+
+        def kill() -> None:
+            timed_out.set()
+            with contextlib.suppress(docker.errors.APIError):
+                api.kill(container)
+
+        timer = threading.Timer(timeout, kill) if timeout else None
+        lines: collections.deque[str] = collections.deque(maxlen=LOG_LINES_KEPT)
+        try:
+            api.start(container)
+            if timer is not None:
+                timer.daemon = True
+                timer.start()
+            partial = ""
+            for chunk in api.logs(container, stream=True, follow=True):
+                partial += chunk.decode("utf-8", "replace")
+                *complete, partial = partial.split("\n")
+                for line in complete:
+                    lines.append(line)
+                    if on_line is not None:
+                        on_line(line)
+            if partial:
+                lines.append(partial)
+                if on_line is not None:
+                    on_line(partial)
+            code = int(api.wait(container)["StatusCode"])
+        except docker.errors.APIError as exc:
+            raise _translate(exc, f"running a container from {req.image}") from exc
+        finally:
+            if timer is not None:
+                timer.cancel()
+            with contextlib.suppress(docker.errors.APIError):
+                api.remove_container(container, force=True, v=False)
+        if timed_out.is_set():
+            raise EngineError(f"{' '.join(req.command) or req.image} did not finish within "
+                              f"{timeout:g} s and was stopped")
+        return code, "\n".join(lines)
+
+    @contextlib.contextmanager
+    def volume_archive(
+        self, volume: str, *, image: str, labels: Mapping[str, str] | None = None,
+        path: str = "",
+    ) -> Iterator[tuple[Iterator[bytes], str]]:
+        """Stream a tar of ``path`` inside ``volume``, read-only, through a helper container.
+
+        The helper container is created (never started, no network) from ``image`` with
+        the volume mounted read-only, the engine's archive endpoint streams the tree, and
+        the container is removed on exit from the ``with`` block. This works with remote
+        engines and needs no access to the engine's data directory.
+
+        Args:
+            volume: the volume name.
+            image: any local image (the foundation image); it is not run.
+            labels: extra labels for the helper container.
+            path: a path relative to the volume root (default: the whole volume).
+
+        Yields:
+            The archive as an iterator of byte chunks, and the name of the tree's root
+            inside it (members are ``root``, ``root/...``).
+
+        Raises:
+            EngineNotFound: the image, the volume or ``path`` does not exist.
+        """
+        import docker.errors  # noqa: PLC0415
+
+        if self.volume_inspect(volume) is None:
+            # The engine would silently create it at mount time.
+            raise EngineNotFound(f"volume {volume} does not exist")
+        target = posixpath.normpath(posixpath.join(ARCHIVE_MOUNT, path.strip("/")))
+        if target != ARCHIVE_MOUNT and not target.startswith(ARCHIVE_MOUNT + "/"):
+            raise ValueError(f"path {path!r} leaves the volume")
+        req = ContainerRequest(
+            image=image,
+            command=("true",),
+            name=f"aishell-helper-{uuid.uuid4().hex[:12]}",
+            mounts=(Mount(volume, ARCHIVE_MOUNT, read_only=True, kind="volume", no_copy=True),),
+            labels={"dev.aishell.managed": "1", "dev.aishell.kind": "helper", **(labels or {})},
+            network="none",
+            init=False,
+            interactive=False,
+            entrypoint=("true",),
+        )
+        api = self.sdk().api
+        container = self.create_container(req)
+        try:
+            try:
+                chunks, _stat = api.get_archive(container, target)
+            except docker.errors.APIError as exc:
+                raise _translate(exc, f"reading {path or '/'} in volume {volume}") from exc
+            yield chunks, posixpath.basename(target)
+        finally:
+            with contextlib.suppress(docker.errors.APIError):
+                api.remove_container(container, force=True, v=False)
+
+
 def _translate(exc: Any, what: str) -> EngineError:
     status = getattr(getattr(exc, "response", None), "status_code", None)
     explanation = getattr(exc, "explanation", None) or str(exc)
@@ -311,3 +529,45 @@ def _translate(exc: Any, what: str) -> EngineError:
     if status == 409:
         return EngineConflict(message)
     return EngineError(message)
+
+
+def create_params(req: ContainerRequest, environ: Mapping[str, str]) -> dict[str, Any]:
+    """The Docker API ``create_container`` arguments for ``req`` (pure).
+
+    Variables passed through by name take their values from ``environ``; they travel in
+    the API request body, never in a command line.
+    """
+    unsupported = [name for name, value in (("ports", req.ports), ("extra_args", req.extra_args),
+                                            ("tty", req.tty), ("detach", req.detach)) if value]
+    if unsupported:
+        raise ValueError(f"one-off containers do not support {', '.join(unsupported)}")
+    env = {n: environ[n] for n in req.env_passthrough if n in environ}
+    env.update(req.env)
+    mounts: list[dict[str, Any]] = []
+    for m in req.mounts:
+        mount: dict[str, Any] = {"Target": m.target, "Source": m.source,
+                                 "Type": m.kind, "ReadOnly": m.read_only}
+        if m.kind == "volume" and m.no_copy:
+            mount["VolumeOptions"] = {"NoCopy": True}
+        mounts.append(mount)
+    host_config: dict[str, Any] = {"Mounts": mounts, "Init": req.init}
+    if req.network:
+        host_config["NetworkMode"] = req.network
+    if req.security_opts:
+        host_config["SecurityOpt"] = list(req.security_opts)
+    params: dict[str, Any] = {
+        "image": req.image,
+        "command": list(req.command) or None,
+        "name": req.name,
+        "working_dir": req.workdir,
+        "environment": [f"{k}={v}" for k, v in sorted(env.items())],
+        "labels": dict(req.labels),
+        "hostname": req.hostname,
+        "host_config": host_config,
+        "use_config_proxy": False,
+        "stdin_open": False,
+        "tty": False,
+    }
+    if req.entrypoint is not None:
+        params["entrypoint"] = list(req.entrypoint)
+    return params
