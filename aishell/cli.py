@@ -9,7 +9,6 @@ from dataclasses import asdict
 from typing import Any
 
 from aishell import __version__
-from aishell.errors import AishellError
 
 COMMANDS = ("shell", "exec", "check", "info", "build")
 

@@ -94,7 +94,9 @@ SCHEMA: dict[str, dict[str, tuple[Check, str]]] = {
         "gc_grace": (_is_str, 'a duration such as "1h"'),
     },
 }
-TOP_LEVEL = {"extends": (lambda v: v in ("global", "none"), '"global" or "none"')}
+TOP_LEVEL: dict[str, tuple[Check, str]] = {
+    "extends": (lambda v: v in ("global", "none"), '"global" or "none"'),
+}
 GLOBAL_TABLES = ("run", "security", "settings", "store")
 PROJECT_TABLES = ("harnesses", "runtime", "foundation", "run", "security", "settings")
 
@@ -147,18 +149,21 @@ def read_toml(path: Path) -> Source:
         raise ConfigError("file not found", path=path) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read: {exc}", path=path) from exc
-    if re.search(r"^(<<<<<<<|>>>>>>>)( |$)", text, re.MULTILINE):
-        line = next(i for i, ln in enumerate(text.splitlines(), 1) if ln[:7] in ("<<<<<<<", ">>>>>>>"))
-        raise ConfigError("unresolved merge-conflict markers", path=path, line=line,
-                          hint="resolve the conflict (for aishell.lock: take either side, then run `aishell lock`)")
+    conflict = re.search(r"^(<<<<<<<|=======|>>>>>>>)( |$)", text, re.MULTILINE)
+    if conflict:
+        raise ConfigError(
+            "unresolved merge-conflict markers", path=path,
+            line=text.count("\n", 0, conflict.start()) + 1,
+            hint="resolve the conflict (for aishell.lock: take either side, then run `aishell lock`)",
+        )
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         m = re.search(r"\(at line (\d+), column \d+\)", msg)
-        line = int(m.group(1)) if m else None
+        where = int(m.group(1)) if m else None
         msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", msg)
-        raise ConfigError(f"invalid TOML: {msg}", path=path, line=line) from exc
+        raise ConfigError(f"invalid TOML: {msg}", path=path, line=where) from exc
     return Source(path, text, data)
 
 

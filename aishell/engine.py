@@ -198,6 +198,12 @@ class Engine:
                                         hint=START_HINT) from exc
         return self._sdk
 
+    def close(self) -> None:
+        """Release the SDK's connections (if it was ever used)."""
+        if self._sdk is not None:
+            self._sdk.close()
+            self._sdk = None
+
     def build_image(
         self,
         context: Path,
@@ -239,7 +245,7 @@ class Engine:
                 decode=True,
                 network_mode=network_mode,
             )
-            for chunk in stream:
+            for chunk in _closing(stream):
                 if "error" in chunk:
                     detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
                     raise BuildFailed(
@@ -293,7 +299,7 @@ class Engine:
             raise EngineError(f"cannot list images: HTTP {status}")
         return data
 
-    def list_containers(self, labels: Mapping[str, str], *, all: bool = True) -> list[dict[str, Any]]:  # noqa: A002
+    def list_containers(self, labels: Mapping[str, str], *, all: bool = True) -> list[dict[str, Any]]:
         filters = [f"{k}={v}" if v else k for k, v in labels.items()]
         query = "filters=" + quote(json.dumps({"label": filters}))
         status, data = self._get(f"/containers/json?all={int(all)}&{query}")
@@ -308,7 +314,6 @@ class Engine:
             self.sdk().api.remove_container(ref, force=force, v=False)
         except docker.errors.APIError as exc:
             raise _translate(exc, f"removing container {ref}") from exc
-
 
     # -- volumes ------------------------------------------------------------------
     def volume_inspect(self, name: str) -> dict[str, Any] | None:
@@ -518,6 +523,16 @@ class Engine:
         finally:
             with contextlib.suppress(docker.errors.APIError):
                 api.remove_container(container, force=True, v=False)
+
+
+def _closing(stream: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Iterate a streamed engine response and close it even when the consumer stops early."""
+    try:
+        yield from stream
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
 
 
 def _translate(exc: Any, what: str) -> EngineError:

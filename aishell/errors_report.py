@@ -27,7 +27,7 @@ def guard(body: Callable[[], int], *, verbose: bool = False) -> int:
         return 130
     except BrokenPipeError:
         return 1
-    except Exception as exc:  # noqa: BLE001 - the last line of defence
+    except Exception as exc:
         path = _write_report(exc)
         err(f"aishell crashed: {type(exc).__name__}: {exc}")
         err(f"a bug report was written to {path}" if path else "no bug report could be written")

@@ -43,7 +43,7 @@ def git_identity(project: Path) -> GitIdentity:
             check=False,
             cwd=project,
         )
-    except Exception:  # noqa: BLE001 - no git on the host means no identity, not a failure
+    except Exception:
         return GitIdentity(None, None)
     values: dict[str, str] = {}
     for line in result.stdout.splitlines():

@@ -55,6 +55,11 @@ def default_paths(environ: Mapping[str, str] | None = None) -> Paths:
     if root:
         base = Path(root)
         return Paths(config=base / "config", state=base / "state", cache=base / "cache")
+    return xdg_paths(env)
+
+
+def xdg_paths(env: Mapping[str, str]) -> Paths:
+    """The per-user XDG locations (used when AISHELL_HOME is not set)."""
     home = Path.home()
     return Paths(
         config=_xdg(env, "XDG_CONFIG_HOME", ".config", home) / "aishell",

@@ -26,7 +26,7 @@ def run(
     check: bool = True,
     env: Mapping[str, str] | None = None,
     cwd: str | os.PathLike[str] | None = None,
-    input: str | None = None,  # noqa: A002 - mirrors subprocess.run
+    input: str | None = None,
     capture: bool = True,
     timeout: float | None = None,
 ) -> Result:

@@ -1,0 +1,83 @@
+"""Shared test setup: private state, the real engine, the foundation image, a non-root user."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aishell.engine import Engine
+from aishell.errors import AishellError
+
+PROVISION_HINT = (
+    "the integration tests need a running container engine with the local base image: "
+    "run `sudo scripts/provision.sh` (or `bash .ci/run`), then try again"
+)
+
+
+@pytest.fixture(autouse=True)
+def private_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own AISHELL_HOME; the real config, state and cache are never used."""
+    home = tmp_path_factory.mktemp("aishell-home")
+    monkeypatch.setenv("AISHELL_HOME", str(home))
+    for var in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.setenv(var, str(home / "xdg-must-not-be-used"))
+    return home
+
+
+@pytest.fixture(autouse=True)
+def _never_touch_real_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail loudly if code under test falls back to the real per-user directories."""
+
+    def forbidden(_env: object) -> None:
+        raise AssertionError("a test reached the real XDG config/state/cache directories")
+
+    monkeypatch.setattr("aishell.paths.xdg_paths", forbidden)
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[Engine]:
+    """The real engine; fails (never skips) when it is not provisioned."""
+    eng = Engine()
+    try:
+        eng.info()
+    except AishellError as exc:
+        pytest.fail(f"{exc.message}\n{PROVISION_HINT}", pytrace=False)
+    yield eng
+    eng.close()
+
+
+@pytest.fixture(scope="session")
+def foundation_tag(engine: Engine) -> str:
+    from aishell.foundation import Foundation, ensure_foundation
+
+    foundation = Foundation.from_settings()
+    if engine.image_inspect(foundation.base) is None:
+        pytest.fail(f"base image {foundation.base} missing\n{PROVISION_HINT}", pytrace=False)
+    return ensure_foundation(engine, foundation).tag
+
+
+def run_aishell(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+                input: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "aishell", *args],
+        cwd=cwd, env={**os.environ, **(env or {})}, input=input, text=True,
+        capture_output=True, timeout=timeout, check=False,
+    )
+
+
+@pytest.fixture
+def git_project(tmp_path: Path) -> Path:
+    """A git repository with its own identity, at a path with a space and unicode."""
+    project = tmp_path / "my project ü"
+    project.mkdir()
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    subprocess.run(["git", "-C", str(project), "config", "user.name", "Ada Lovelace"], check=True)
+    subprocess.run(["git", "-C", str(project), "config", "user.email", "ada@example.org"],
+                   check=True)
+    return project
