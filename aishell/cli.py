@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
 from aishell import __version__
 
-COMMANDS = ("shell", "exec", "check", "info", "build")
+COMMANDS = ("shell", "exec", "check", "info", "build", "verify")
 
 
 def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -52,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("build", parents=[common], help="build the foundation image if missing")
     p.add_argument("--force", action="store_true", help="rebuild even when the tag exists")
+
+    p = sub.add_parser("verify", parents=[common],
+                       help="recompute env volumes' tree digests and compare with their markers")
+    p.add_argument("env", nargs="*", metavar="ENV",
+                   help="env ids or volume names (prefixes allowed)")
+    p.add_argument("--all", action="store_true", help="verify every env volume")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -93,8 +100,8 @@ def _dispatch(ns: argparse.Namespace) -> int:
             from aishell.commands.launch import foundation_for  # noqa: PLC0415
 
             print(foundation_for(ctx).dockerfile(), end="")
-            return 0
-        print_info(ctx, asdict(doctor.info(ctx)))
+        else:
+            print_info(ctx, asdict(doctor.info(ctx)))
         return 0
     if command == "build":
         from aishell.commands import launch  # noqa: PLC0415
@@ -103,7 +110,31 @@ def _dispatch(ns: argparse.Namespace) -> int:
         if not ctx.quiet:
             print(tag)
         return 0
-    raise AssertionError(command)  # pragma: no cover - argparse restricts choices
+    # Commands with their own handler function (argparse restricts the choices).
+    return _HANDLERS[command](ctx, ns)
+
+
+def _verify(ctx: Any, ns: argparse.Namespace) -> int:
+    from aishell import render  # noqa: PLC0415
+    from aishell.commands import verify  # noqa: PLC0415
+    from aishell.errors import AishellError, UsageError  # noqa: PLC0415
+    from aishell.render_verify import print_report  # noqa: PLC0415
+
+    if ns.all and ns.env:
+        raise UsageError("pass env ids or --all, not both")
+    if not ns.all and not ns.env:
+        raise AishellError(
+            "verifying this project's env needs its aishell.lock, which this build cannot read yet",
+            hint="`aishell verify --all` checks every env volume; `aishell verify ENV_ID` one",
+        )
+    on_env = None if ctx.quiet or ctx.json else (lambda v: render.err(f"verifying {v}…"))
+    report = verify.verify(ctx.engine, ctx.paths, wanted=None if ns.all else ns.env,
+                           on_wait=render.err, on_env=on_env)
+    print_report(ctx, report)
+    return 0 if report.ok else 1
+
+
+_HANDLERS: dict[str, Callable[[Any, argparse.Namespace], int]] = {"verify": _verify}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
