@@ -31,7 +31,6 @@ import mmap
 import os
 import stat
 import struct
-import tarfile
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,8 +38,10 @@ from typing import BinaryIO
 
 from blake3 import blake3
 
+from aishell import tarstream
 from aishell.errors import AishellError
 from aishell.hashing import derive
+from aishell.tarstream import Member, TarError, TarReader
 
 CONTEXT = "aishell 2026-11 tree digest v1"
 FORMAT_VERSION = 1
@@ -198,9 +199,8 @@ class ChunkReader(io.RawIOBase):
         return n
 
 
-def _member_path(name: str, strip: bytes | None) -> bytes | None:
+def _member_path(path: bytes, strip: bytes | None) -> bytes | None:
     """The member's path relative to the root, b"" for the root, None when outside it."""
-    path = name.encode("utf-8", "surrogateescape")
     while path.startswith(b"./"):
         path = path[2:]
     path = path.strip(b"/")
@@ -234,19 +234,18 @@ def digest_tar(
 
     Raises:
         TreeDigestError: a member is a device, FIFO or socket, lies outside ``strip``,
-            is a hard link to nothing, or the stream is not a valid tar.
+            is a hard link to nothing, or the stream is not a complete, valid tar.
     """
     fileobj: BinaryIO = (
         stream if hasattr(stream, "read")  # type: ignore[assignment]
         else io.BufferedReader(ChunkReader(stream), _CHUNK)
     )
     walker = _TarWalker(os.fsencode(strip).strip(b"/") if strip else None, exclude, on_bytes)
+    reader = TarReader(fileobj)
     try:
-        with tarfile.open(fileobj=fileobj, mode="r|", encoding="utf-8",
-                          errors="surrogateescape") as tar:
-            for member in tar:
-                walker.add(tar, member)
-    except tarfile.TarError as exc:
+        for member in reader:
+            walker.add(reader, member)
+    except TarError as exc:
         raise TreeDigestError(f"the archive stream is not a valid tar: {exc}") from exc
     return walker.builder.result()
 
@@ -260,44 +259,40 @@ class _TarWalker:
         self.content: dict[bytes, tuple[bool, int, bytes]] = {}
         self.done = 0
 
-    def add(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
-        rel = _member_path(member.name, self.prefix)
+    def add(self, reader: TarReader, member: Member) -> None:
+        rel = _member_path(member.path, self.prefix)
+        shown = os.fsdecode(member.path)
         if rel is None:
-            raise TreeDigestError(f"archive member {member.name!r} lies outside the root "
+            raise TreeDigestError(f"archive member {shown!r} lies outside the root "
                                   f"{os.fsdecode(self.prefix or b'')!r}")
         if rel == b"" or self.builder.excluded(rel):
             return
-        if member.isreg():
+        if member.kind == tarstream.REGULAR:
             self.content[rel] = (bool(member.mode & stat.S_IXUSR), member.size,
-                                 self._hash(tar, member))
+                                 self._hash(reader, member.size))
             self.builder.add_file(rel, *self.content[rel])
-        elif member.islnk():
+        elif member.kind == tarstream.HARDLINK:
             target = _member_path(member.linkname, self.prefix)
             if target is None or target not in self.content:
                 raise TreeDigestError(
-                    f"archive member {member.name!r} is a hard link to {member.linkname!r}, "
-                    "which the archive does not hold before it"
+                    f"archive member {shown!r} is a hard link to "
+                    f"{os.fsdecode(member.linkname)!r}, which the archive does not hold before it"
                 )
             self.content[rel] = self.content[target]
             self.builder.add_file(rel, *self.content[target])
-        elif member.issym():
-            target_bytes = member.linkname.encode("utf-8", "surrogateescape")
-            self.builder.add(rel, _link_record(rel, target_bytes))
-        elif member.isdir():
+        elif member.kind == tarstream.SYMLINK:
+            self.builder.add(rel, _link_record(rel, member.linkname))
+        elif member.kind == tarstream.DIRECTORY:
             self.builder.add(rel, _dir_record(rel))
         else:
             raise TreeDigestError(
-                f"cannot digest archive member {member.name!r}: not a file, directory or symlink"
+                f"cannot digest archive member {shown!r}: not a file, directory or symlink"
             )
 
-    def _hash(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
-        big = member.size >= _MMAP_THRESHOLD
-        hasher = blake3(max_threads=blake3.AUTO) if big else blake3()
-        extracted = tar.extractfile(member)
-        assert extracted is not None
-        while chunk := extracted.read(_CHUNK):
-            hasher.update(chunk)
-            self.done += len(chunk)
+    def _hash(self, reader: TarReader, size: int) -> bytes:
+        hasher = blake3(max_threads=blake3.AUTO) if size >= _MMAP_THRESHOLD else blake3()
+        reader.stream_content(hasher.update)
+        self.done += size
         if self.on_bytes is not None:
             self.on_bytes(self.done)
         return hasher.digest()
