@@ -75,3 +75,23 @@ def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY",
                 "all_proxy", "NO_PROXY", "no_proxy"):
         monkeypatch.delenv(var, raising=False)
+
+
+# Run populate() in a separate process, as a concurrent or killed `aishell sync` would.
+# argv: env_id image shell-command [count-dir]
+POPULATE_SCRIPT = """
+import json, sys
+from aishell.engine import Engine
+from aishell.envstore import InstallStep, populate
+from aishell.paths import default_paths
+from aishell.request import Mount
+env_id, image, command = sys.argv[1:4]
+mounts = (Mount(sys.argv[4], "/count"),) if len(sys.argv) > 4 else ()
+step = InstallStep("install", ("sh", "-c", command), mounts=mounts)
+result = populate(Engine(), env_id, "linux/amd64", [step], paths=default_paths(), image=image,
+                  extra_labels={"dev.aishell.test": "1"},
+                  on_step=lambda s: print("step", s, flush=True),
+                  on_wait=lambda m: print("wait", m, flush=True))
+print("result", json.dumps({"built": result.built, "digest": result.marker.tree_digest}),
+      flush=True)
+"""
