@@ -443,19 +443,26 @@ class Engine:
             if timer is not None:
                 timer.daemon = True
                 timer.start()
+            streamed = 0
             partial = ""
             for chunk in api.logs(container, stream=True, follow=True):
                 partial += chunk.decode("utf-8", "replace")
                 *complete, partial = partial.split("\n")
                 for line in complete:
-                    lines.append(line)
+                    streamed += 1
                     if on_line is not None:
                         on_line(line)
-            if partial:
-                lines.append(partial)
-                if on_line is not None:
-                    on_line(partial)
             code = int(api.wait(container)["StatusCode"])
+            # A follow stream can end before the engine has copied the last output of a
+            # container that just exited; once `wait` returned, the full log is complete.
+            final = api.logs(container, stdout=True, stderr=True).decode("utf-8", "replace")
+            all_lines = final.split("\n")
+            if all_lines and all_lines[-1] == "":
+                all_lines.pop()
+            if on_line is not None:
+                for line in all_lines[streamed:]:
+                    on_line(line)
+            lines.extend(all_lines)
         except docker.errors.APIError as exc:
             raise _translate(exc, f"running a container from {req.image}") from exc
         finally:
