@@ -332,6 +332,28 @@ class Engine:
             raise EngineError(f"cannot inspect volume {name}: HTTP {status} {data}")
         return data
 
+    def volume_host_path(self, name: str) -> Path | None:
+        """The volume's directory when this process can read it directly, else None.
+
+        True for a local engine (Unix socket) with the ``local`` driver when the
+        directory exists here and is readable (root, or rootless engines); None for
+        remote and VM-based engines (Docker Desktop), where only
+        :meth:`volume_archive` can read a volume.
+        """
+        if _socket_path(self.docker_host) is None:
+            return None
+        info = self.volume_inspect(name)
+        if info is None or info.get("Driver") != "local" or info.get("Options"):
+            return None
+        mountpoint = Path(str(info.get("Mountpoint") or ""))
+        if not mountpoint.is_absolute():
+            return None
+        try:
+            readable = mountpoint.is_dir() and os.access(mountpoint, os.R_OK | os.X_OK)
+        except OSError:
+            return None
+        return mountpoint if readable else None
+
     def list_volumes(self, labels: Mapping[str, str]) -> list[dict[str, Any]]:
         """Every volume carrying all of ``labels`` (an empty value matches any value).
 

@@ -34,7 +34,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from aishell import __version__
 from aishell.engine import Engine
@@ -42,7 +42,7 @@ from aishell.errors import AishellError, EngineError, EngineNotFound
 from aishell.locks import StoreLock, WaitHook, env_lock
 from aishell.paths import Paths
 from aishell.request import ContainerRequest, Mount
-from aishell.treedigest import TreeDigest, digest_tar
+from aishell.treedigest import TreeDigest, TreeDigestError, digest_directory, digest_tar
 
 VOLUME_PREFIX = "aishell-env-"
 ID_PREFIX_LEN = 32
@@ -160,8 +160,21 @@ def helper_image(engine: Engine) -> str:
 
 
 def read_marker(engine: Engine, volume: str, *, image: str,
-                labels: Mapping[str, str] | None = None) -> Marker | None:
-    """The marker inside ``volume``, or None when it has none (or an invalid one)."""
+                labels: Mapping[str, str] | None = None,
+                via: Literal["auto", "engine"] = "auto") -> Marker | None:
+    """The marker inside ``volume``, or None when it has none (or an invalid one).
+
+    Read from the volume's host directory when it is readable here (a few ms), else
+    through a helper container (about 50 ms).
+    """
+    host = engine.volume_host_path(volume) if via == "auto" else None
+    if host is not None:
+        try:
+            return Marker.parse((host / MARKER_NAME).read_bytes())
+        except FileNotFoundError:
+            return None
+        except OSError:
+            pass  # unreadable here after all: ask the engine
     try:
         with engine.volume_archive(volume, image=image, labels=labels, path=MARKER_NAME) as (
             chunks, _root
@@ -183,8 +196,8 @@ def is_complete(engine: Engine, env_id: str, *, image: str | None = None,
     """The marker of ``env_id``'s volume when the volume may be mounted, else None.
 
     Complete means: the volume exists, its labels say it is aishell's env volume for
-    exactly this env id, and it holds a valid marker for this env id. Costs one volume
-    inspect (socket) and one helper container (about 50 ms).
+    exactly this env id, and it holds a valid marker for this env id. Costs two volume
+    inspects over the socket and, when the engine is not local, one helper container.
     """
     name = volume_name(env_id)
     info = engine.volume_inspect(name)
@@ -204,10 +217,26 @@ def _labels_match(info: Mapping[str, Any], env_id: str) -> bool:
 
 def compute_digest(engine: Engine, volume: str, *, image: str,
                    labels: Mapping[str, str] | None = None,
-                   on_bytes: Callable[[int], None] | None = None) -> TreeDigest:
-    """The tree digest of ``volume`` (without its marker), read through the engine."""
+                   via: Literal["auto", "engine", "host"] = "auto") -> TreeDigest:
+    """The tree digest of ``volume`` (without its marker).
+
+    ``engine`` reads the volume as a tar stream through a helper container (works
+    everywhere, about the speed the engine streams: ~200 MB/s here); ``host`` walks the
+    volume's directory when the engine is local and it is readable (about 8x faster);
+    ``auto`` tries the host first and falls back to the engine. Both give the same digest.
+    """
+    if via != "engine":
+        host = engine.volume_host_path(volume)
+        if host is not None:
+            try:
+                return digest_directory(host, exclude=(MARKER_NAME,))
+            except TreeDigestError:
+                if via == "host":
+                    raise
+        elif via == "host":
+            raise AishellError(f"the directory of volume {volume} is not readable here")
     with engine.volume_archive(volume, image=image, labels=labels) as (chunks, root):
-        return digest_tar(chunks, strip=root, exclude=(MARKER_NAME,), on_bytes=on_bytes)
+        return digest_tar(chunks, strip=root, exclude=(MARKER_NAME,))
 
 
 def populate(

@@ -146,11 +146,21 @@ def test_volume_archive_digest_equals_the_host_digest(engine, volume, foundation
         Mount(str(tree), "/src", read_only=True), Mount(volume, "/dst", kind="volume")))
     assert code == 0, out
     assert digest_directory(tree) == GOLDEN
-    assert compute_digest(engine, volume, image=foundation_tag, labels=TEST_LABELS) == GOLDEN
+    for via in ("engine", "host", "auto"):
+        assert compute_digest(engine, volume, image=foundation_tag, labels=TEST_LABELS,
+                              via=via) == GOLDEN
     with engine.volume_archive(volume, image=foundation_tag, labels=TEST_LABELS,
                                path="bin/tool") as (chunks, root):
         assert root == "tool"
         assert b"echo tool" in b"".join(chunks)
+
+
+def test_host_path_is_only_offered_for_a_local_engine(engine, volume):
+    engine.create_volume(volume, TEST_LABELS)
+    path = engine.volume_host_path(volume)
+    assert path is not None and path.is_dir()  # root on a local engine, as in CI
+    assert Engine(docker_host="tcp://127.0.0.1:9").volume_host_path(volume) is None
+    assert engine.volume_host_path(volume + "-missing") is None
 
 
 def test_volume_archive_of_a_missing_volume_creates_nothing(engine, volume, foundation_tag):
@@ -177,9 +187,13 @@ def test_populate_builds_once_then_reuses(engine, env_id, foundation_tag):
                               "dev.aishell.env-id": env_id,
                               "dev.aishell.platform": "linux/amd64", **TEST_LABELS}
     assert is_complete(engine, env_id, image=foundation_tag) == first.marker
+    for via in ("engine", "auto"):
+        assert read_marker(engine, first.volume, image=foundation_tag, labels=TEST_LABELS,
+                           via=via) == first.marker
     second = do_populate(engine, env_id, foundation_tag)
     assert not second.built and second.marker == first.marker
-    digest = compute_digest(engine, first.volume, image=foundation_tag, labels=TEST_LABELS)
+    digest = compute_digest(engine, first.volume, image=foundation_tag, labels=TEST_LABELS,
+                            via="engine")
     assert first.marker.matches(digest)
     assert engine.list_containers({"dev.aishell.env-id": env_id}) == []
 
@@ -235,7 +249,9 @@ def test_kill_9_during_population_leaves_no_marker_and_the_next_populate_repairs
         proc.communicate()
     name = volume_name(env_id)
     assert engine.volume_inspect(name) is not None  # the half-built volume is still there
-    assert read_marker(engine, name, image=foundation_tag) is None
+    for via in ("engine", "auto"):
+        assert read_marker(engine, name, image=foundation_tag, labels=TEST_LABELS,
+                           via=via) is None
     assert is_complete(engine, env_id, image=foundation_tag) is None
     assert engine.list_containers({"dev.aishell.env-id": env_id})  # the orphan still runs
 
