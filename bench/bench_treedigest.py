@@ -98,10 +98,13 @@ def main() -> int:
 
     q = f"'{tree}'"
     rows: list[tuple[str, float]] = [
+        ("dir: find|xargs cat (read only)", best(lambda: sh(
+            f"find {q} -type f -print0 | xargs -0 cat"))),
         ("dir: find|xargs sha256sum", best(lambda: sh(
             f"find {q} -type f -print0 | xargs -0 sha256sum"))),
         ("dir: python hashlib sha256", best(lambda: hashlib_tree(tree))),
         ("dir: aishell digest_directory", best(lambda: digest_directory(tree))),
+        ("tar: tar -c | cat (read only)", best(lambda: sh(f"tar -C {q} -cf - . | cat"))),
         ("tar: tar -c | sha256sum", best(lambda: sh(f"tar -C {q} -cf - . | sha256sum"))),
         ("tar: tar -c | aishell digest_tar", best(lambda: local_tar_digest(tree))),
     ]
@@ -143,6 +146,8 @@ def engine_rows(tree: Path, expected: str) -> list[tuple[str, float]]:
             mounts=(Mount(volume, "/v", read_only=True, kind="volume", no_copy=True),)))
         cli = engine.cli
         return [
+            ("engine: docker cp | cat (read only)",
+             best(lambda: sh(f"{cli} cp {helper}:/v - | cat"))),
             ("engine: docker cp | sha256sum",
              best(lambda: sh(f"{cli} cp {helper}:/v - | sha256sum"))),
             ("engine: aishell compute_digest (archive)",
