@@ -73,6 +73,10 @@ def _context(ns: argparse.Namespace) -> Any:
 
 def _dispatch(ns: argparse.Namespace) -> int:
     command = ns.command or "shell"
+    if ns.verbose:
+        from aishell import process  # noqa: PLC0415
+
+        process.VERBOSE = True
     ctx = _context(ns)
     if command == "shell":
         from aishell.commands import launch  # noqa: PLC0415

@@ -13,18 +13,15 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import http.client
 import json
 import os
 import posixpath
 import shutil
 import socket
-import threading
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlparse
 
 from aishell.errors import (
@@ -34,7 +31,9 @@ from aishell.errors import (
     EngineNotFound,
     EngineUnavailable,
 )
-from aishell.request import ContainerRequest, Mount
+
+if TYPE_CHECKING:
+    from aishell.request import ContainerRequest
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 ARCHIVE_MOUNT = "/aishell-volume"  # where a helper container mounts a volume to archive it
@@ -57,16 +56,27 @@ class EngineInfo:
     cgroup_version: str
 
 
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
+def _unix_get(sock_path: str, path: str, timeout: float) -> tuple[int, bytes]:
+    """One HTTP/1.0 GET over a Unix socket: the server closes when done, so no chunking.
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self._path)
-        self.sock = sock
+    http.client would do, but it drags in the email package (~10 ms) on the launch path.
+    """
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(sock_path)
+        sock.sendall(f"GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode())
+        chunks = []
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    raw = b"".join(chunks)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line = head.split(b"\r\n", 1)[0].split()
+    if len(status_line) < 2 or not status_line[1].isdigit():
+        raise OSError(f"malformed engine response: {head[:80]!r}")
+    return int(status_line[1]), body
 
 
 def _socket_path(docker_host: str | None) -> str | None:
@@ -112,11 +122,8 @@ class Engine:
         sock = _socket_path(self.docker_host)
         if sock is None:
             return self._sdk_get(path)
-        conn = _UnixHTTPConnection(sock, timeout)
         try:
-            conn.request("GET", path)
-            resp = conn.getresponse()
-            body = resp.read()
+            status, body = _unix_get(sock, path, timeout)
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             raise EngineUnavailable(
                 f"the container engine is not running (no answer on {sock})", hint=START_HINT
@@ -129,13 +136,11 @@ class Engine:
         except OSError as exc:
             raise EngineUnavailable(f"cannot talk to the engine on {sock}: {exc}",
                                     hint=START_HINT) from exc
-        finally:
-            conn.close()
         try:
             data = json.loads(body) if body else None
         except ValueError:
             data = body.decode("utf-8", "replace")
-        return resp.status, data
+        return status, data
 
     def _sdk_get(self, path: str) -> tuple[int, Any]:
         client = self.sdk()
@@ -210,6 +215,7 @@ class Engine:
         *,
         tag: str,
         labels: Mapping[str, str],
+        dockerfile: str = "Dockerfile",
         buildargs: Mapping[str, str] | None = None,
         on_line: Callable[[str], None] | None = None,
         network_mode: str | None = None,
@@ -219,6 +225,7 @@ class Engine:
         Args:
             context: directory holding the Dockerfile and its build context.
             tag: the tag to give the image.
+            dockerfile: the Dockerfile's path relative to ``context``.
             labels: labels stamped on the image.
             buildargs: build arguments (proxy variables go here).
             on_line: called with every line of build output.
@@ -236,6 +243,7 @@ class Engine:
         try:
             stream: Iterator[dict[str, Any]] = api.build(
                 path=str(context),
+                dockerfile=dockerfile,
                 tag=tag,
                 labels=dict(labels),
                 buildargs=dict(buildargs or {}),
@@ -447,6 +455,8 @@ class Engine:
             EngineNotFound: the image is missing.
             EngineError: the timeout passed, or the engine failed.
         """
+        import threading  # noqa: PLC0415 - kept off the launch path
+
         import docker.errors  # noqa: PLC0415
 
         api = self.sdk().api
@@ -522,7 +532,11 @@ class Engine:
         Raises:
             EngineNotFound: the image, the volume or ``path`` does not exist.
         """
+        import uuid  # noqa: PLC0415 - kept off the launch path
+
         import docker.errors  # noqa: PLC0415
+
+        from aishell.request import ContainerRequest, Mount  # noqa: PLC0415
 
         if self.volume_inspect(volume) is None:
             # The engine would silently create it at mount time.

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from aishell.errors import AishellError, ProcessError
 
-log = logging.getLogger(__name__)
+# Set by the CLI for -v: every command is echoed to stderr. (The logging module costs
+# ~5 ms to import, on every launch.)
+VERBOSE = False
+
+
+def _trace(kind: str, args: list[str]) -> None:
+    if VERBOSE:
+        print(f"+ {kind}: {' '.join(args)}", file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -37,7 +44,7 @@ def run(
     program does not exist.
     """
     args = [str(a) for a in argv]
-    log.debug("run: %s", " ".join(args))
+    _trace("run", args)
     full_env = None if env is None else {**os.environ, **env}
     try:
         proc = subprocess.run(
@@ -69,7 +76,7 @@ def replace_process(argv: Sequence[str]) -> int:
     by hand (resize, Ctrl-C, exit status). Returns only in tests that stub execvp.
     """
     args = [str(a) for a in argv]
-    log.debug("exec: %s", " ".join(args))
+    _trace("exec", args)
     try:
         os.execvp(args[0], args)  # noqa: S606 - deliberate: the engine CLI takes over the TTY
     except FileNotFoundError as exc:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-from aishell import certs, process, render
+from aishell import certs, extension, process, render
 from aishell.context import Context
 from aishell.errors import AishellError
 from aishell.foundation import Foundation, ensure_foundation
@@ -24,21 +25,34 @@ def foundation_for(ctx: Context) -> Foundation:
     )
 
 
-def ensure_image(ctx: Context, *, force: bool = False) -> str:
-    """The tag of the image sandboxes run, built first when missing."""
-    foundation = foundation_for(ctx)
-    if not force and ctx.engine.image_exists(foundation.tag):
-        return foundation.tag
-    with render.progress(f"building the foundation image {foundation.tag}",
-                         quiet=ctx.quiet, verbose=ctx.verbose) as on_line:
+@contextmanager
+def _building(ctx: Context, title: str) -> Iterator[Callable[[str], None]]:
+    """Progress for an image build; a failed build prints its failing step's log."""
+    with render.progress(title, quiet=ctx.quiet, verbose=ctx.verbose) as on_line:
         try:
-            ensure_foundation(ctx.engine, foundation, force=force, on_line=on_line)
+            yield on_line
         except AishellError as exc:
             log = getattr(exc, "log", "")
             if log:
                 render.err(log.rstrip())
             raise
-    return foundation.tag
+
+
+def ensure_image(ctx: Context, *, force: bool = False) -> str:
+    """The tag of the image sandboxes run (the extension's, else the foundation's),
+    built first when missing."""
+    foundation = foundation_for(ctx)
+    if force or not ctx.engine.image_exists(foundation.tag):
+        with _building(ctx, f"building the foundation image {foundation.tag}") as on_line:
+            ensure_foundation(ctx.engine, foundation, force=force, on_line=on_line)
+    ext = extension.find(ctx.project, foundation, ctx.config.table("foundation").get("dockerfile"))
+    if ext is None:
+        return foundation.tag
+    if force or not ctx.engine.image_exists(ext.tag):
+        with _building(ctx, f"building the project image {ext.tag}") as on_line:
+            extension.ensure_extension(ctx.engine, ext, foundation.tag, ctx.project, force=True,
+                                       on_line=on_line)
+    return ext.tag
 
 
 def _check_project(project: Path) -> None:
