@@ -10,7 +10,7 @@ from typing import Any
 
 from aishell import __version__
 
-COMMANDS = ("shell", "exec", "check", "info", "build", "verify")
+COMMANDS = ("shell", "exec", "check", "info", "build", "gitleaks", "verify")
 
 
 def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -37,10 +37,18 @@ def build_parser() -> argparse.ArgumentParser:
     _global_options(common, suppress=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    sub.add_parser("shell", parents=[common], help="a login shell in the sandbox (the default)")
+    p = sub.add_parser("shell", parents=[common], help="a login shell in the sandbox (the default)")
+    p.add_argument("--unsafe", action="store_true",
+                   help="skip the sensitive-file check before the launch")
     p = sub.add_parser("exec", parents=[common], help="run one command in a fresh sandbox",
                        usage="aishell exec [options] [--] COMMAND [ARGS...]")
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="the command and its arguments")
+
+    p = sub.add_parser("gitleaks", parents=[common],
+                       help="scan the project for secrets with Gitleaks, in a sandbox",
+                       usage="aishell gitleaks [options] [--] [GITLEAKS ARGS...]")
+    p.add_argument("gitleaks_args", nargs=argparse.REMAINDER,
+                   help="passed to gitleaks (default: scan the project's files)")
 
     p = sub.add_parser("check", parents=[common], help="check the engine, images and paths")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -71,7 +79,7 @@ def _context(ns: argparse.Namespace) -> Any:
     )
 
 
-def _dispatch(ns: argparse.Namespace) -> int:
+def _dispatch(ns: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per command
     command = ns.command or "shell"
     if ns.verbose:
         from aishell import process  # noqa: PLC0415
@@ -81,7 +89,7 @@ def _dispatch(ns: argparse.Namespace) -> int:
     if command == "shell":
         from aishell.commands import launch  # noqa: PLC0415
 
-        return launch.shell(ctx)
+        return launch.shell(ctx, unsafe=bool(getattr(ns, "unsafe", False)))
     if command == "exec":
         from aishell.commands import launch  # noqa: PLC0415
 
@@ -89,6 +97,15 @@ def _dispatch(ns: argparse.Namespace) -> int:
         if cmd[:1] == ["--"]:
             cmd = cmd[1:]
         return launch.exec_command(ctx, cmd)
+    if command == "gitleaks":
+        from aishell.commands import gitleaks  # noqa: PLC0415
+
+        extra = list(ns.gitleaks_args)
+        if extra[:1] == ["--"]:
+            extra = extra[1:]
+        result = gitleaks.scan(ctx, extra)
+        gitleaks.print_result(ctx, result)
+        return result.exit_code
     if command == "check":
         from aishell.commands import doctor  # noqa: PLC0415
         from aishell.render_doctor import print_findings  # noqa: PLC0415

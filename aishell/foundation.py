@@ -50,8 +50,12 @@ class Foundation:
     entrypoint: bytes
 
     @classmethod
-    def from_settings(cls, base: str = DEFAULT_BASE, extra_packages: Sequence[str] = ()) -> Foundation:
-        packages = tuple(sorted(set(BASE_PACKAGES) | set(extra_packages)))
+    def from_settings(cls, base: str = DEFAULT_BASE, extra_packages: Sequence[str] = (),
+                      *, sudo: bool = False) -> Foundation:
+        """``sudo``: include sudo (``[run] sudo = true``); absent otherwise, so nothing
+        inside can gain root."""
+        packages = tuple(sorted(set(BASE_PACKAGES) | set(extra_packages)
+                                | ({"sudo"} if sudo else set())))
         return cls(base, packages, _resource("Dockerfile.foundation"), _resource("entrypoint.sh"))
 
     def inputs(self) -> dict[str, object]:

@@ -46,6 +46,7 @@ class SandboxSpec:
     pre_start: str | None = None
     docker_args: Sequence[str] = ()
     detach: bool = False
+    sudo: bool = False  # [run] sudo = true: passwordless sudo, and so no no-new-privileges
     host_env: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -68,6 +69,8 @@ def build_request(spec: SandboxSpec) -> ContainerRequest:
         env["GIT_AUTHOR_EMAIL"] = env["GIT_COMMITTER_EMAIL"] = spec.git.email
     if spec.pre_start:
         env["AISHELL_PRE_START"] = spec.pre_start
+    if spec.sudo:
+        env["AISHELL_SUDO"] = "1"
     mounts = [Mount(source=project, target=project)]
     if spec.env_volume:
         mounts.append(Mount(spec.env_volume, "/tools", read_only=True, kind="volume", no_copy=True))
@@ -105,5 +108,9 @@ def build_request(spec: SandboxSpec) -> ContainerRequest:
         tty=spec.tty,
         detach=spec.detach,
         hostname="aishell",
+        # no-new-privileges: nothing exec'd inside can gain privileges through setuid
+        # binaries or file capabilities. The entrypoint is unaffected (it starts as root
+        # and only drops privileges with gosu); sudo is the one casualty, hence the flag.
+        security_opts=() if spec.sudo else ("no-new-privileges",),
         extra_args=tuple(spec.docker_args),
     )

@@ -13,13 +13,14 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import rows_launch
+from bench import detection, rows_launch
 from bench.context import BenchContext
 from bench.timing import Row
 
 ROWS: dict[str, Callable[[BenchContext], Row]] = {
     "cli": rows_launch.cli_start,
     "launch": rows_launch.launch,
+    "detection": detection.detection_row,
 }
 
 

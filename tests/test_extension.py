@@ -72,10 +72,9 @@ def test_files_outside_the_context_do_not_count(project):
 @pytest.mark.engine
 def test_extension_image_is_built_once_and_used(foundation_tag, project):
     import subprocess
+    import uuid
 
     from tests.conftest import run_aishell
-
-    import uuid
 
     hello = f"hello {uuid.uuid4()}\n"  # a fresh image for this run
     (project / ".aishell" / "motd").write_text(hello)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from aishell import certs, extension, process, render
+from aishell import certs, extension, process, render, security
 from aishell.context import Context
 from aishell.errors import AishellError
 from aishell.foundation import Foundation, ensure_foundation
@@ -22,6 +22,7 @@ def foundation_for(ctx: Context) -> Foundation:
     return Foundation.from_settings(
         base=table.get("base", Foundation.from_settings().base),
         extra_packages=table.get("packages", ()),
+        sudo=ctx.config.table("run").get("sudo", False) is True,
     )
 
 
@@ -75,6 +76,7 @@ def sandbox_request(ctx: Context, command: Sequence[str], *, tty: bool) -> Conta
             tty=tty,
             ca_bundle=certs.find_bundle(settings.get("ca_bundle")),
             host_env=os.environ,
+            sudo=ctx.config.table("run").get("sudo", False) is True,
         )
     )
 
@@ -87,8 +89,11 @@ def launch(ctx: Context, req: ContainerRequest) -> int:
     return process.replace_process(cli_args(req, ctx.engine.cli))
 
 
-def shell(ctx: Context) -> int:
+def shell(ctx: Context, *, unsafe: bool = False) -> int:
     tty = sys.stdin.isatty() and sys.stdout.isatty()
+    for warning in security.preflight(ctx, interactive=True, unsafe=unsafe):
+        if not ctx.quiet:
+            render.warn(warning)
     req = sandbox_request(ctx, ["bash", "-l"], tty=tty)
     return launch(ctx, req)
 

@@ -9,6 +9,8 @@
 #   AISHELL_PROJECT            project path (git safe.directory)
 #   AISHELL_GIT_NAME, AISHELL_GIT_EMAIL   host git identity (optional)
 #   AISHELL_PRE_START          command run in the background as the user (optional)
+#   AISHELL_SUDO               1: passwordless sudo for the user ([run] sudo = true; the
+#                              launcher then leaves out no-new-privileges, which blocks sudo)
 set -euo pipefail
 
 uid=${AISHELL_UID:-0}
@@ -47,6 +49,13 @@ else
     mountpoint -q "$dir" || chown "$uid:$gid" "$dir"
   done < <(find "$home" -xdev -maxdepth 3 -type d -user 0 -print0 2>/dev/null)
 fi
+
+# Passwordless sudo only when asked for; the foundation has sudo only in that case too.
+if [ "${AISHELL_SUDO:-}" = 1 ] && [ "$uid" != 0 ] && command -v sudo >/dev/null; then
+  printf '%s ALL=(ALL:ALL) NOPASSWD: ALL\n' "$user" > /etc/sudoers.d/aishell
+  chmod 0440 /etc/sudoers.d/aishell
+fi
+unset AISHELL_SUDO
 
 # git: trust the project and take the host identity (system-wide, HOME is fresh).
 if [ -n "${AISHELL_PROJECT:-}" ]; then
