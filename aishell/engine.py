@@ -516,7 +516,9 @@ class Engine:
 
         The helper container is created (never started, no network) from ``image`` with
         the volume mounted read-only, the engine's archive endpoint streams the tree, and
-        the container is removed on exit from the ``with`` block. This works with remote
+        the container is removed on exit from the ``with`` block. It is labelled
+        ``dev.aishell.kind=helper`` and ``dev.aishell.volume=<volume>``, so one left by a
+        killed process can be found (it would keep the volume from being removed). This works with remote
         engines and needs no access to the engine's data directory.
 
         Args:
@@ -549,7 +551,8 @@ class Engine:
             command=("true",),
             name=f"aishell-helper-{uuid.uuid4().hex[:12]}",
             mounts=(Mount(volume, ARCHIVE_MOUNT, read_only=True, kind="volume", no_copy=True),),
-            labels={"dev.aishell.managed": "1", "dev.aishell.kind": "helper", **(labels or {})},
+            labels={"dev.aishell.managed": "1", "dev.aishell.kind": "helper",
+                    "dev.aishell.volume": volume, **(labels or {})},
             network="none",
             init=False,
             interactive=False,

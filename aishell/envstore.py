@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 from aishell import __version__
 from aishell.engine import Engine
-from aishell.errors import AishellError, EngineError, EngineNotFound
+from aishell.errors import AishellError, EngineConflict, EngineError, EngineNotFound
 from aishell.locks import StoreLock, WaitHook, env_lock
 from aishell.paths import Paths
 from aishell.request import ContainerRequest, Mount
@@ -284,7 +284,7 @@ def populate(
         if marker is not None:
             return PopulateResult(name, marker, False, time.monotonic() - started)
         _remove_leftovers(engine, env_id)
-        engine.remove_volume(name)
+        _remove_volume(engine, name)
         engine.create_volume(name, {**env_labels(env_id, platform), **extra})
         try:
             marker = _build(engine, env_id, platform, steps, image=image, labels=extra,
@@ -299,15 +299,29 @@ def populate(
 
 
 def _remove_leftovers(engine: Engine, env_id: str) -> None:
-    """Remove population containers of ``env_id`` left by a killed process.
+    """Remove population and helper containers of ``env_id``'s volume left by a killed
+    process: they would keep the volume from being removed.
 
     Called with the per-env lock held, so no live population of this env owns them.
     """
     leftovers = engine.list_containers({"dev.aishell.kind": "populate",
                                         "dev.aishell.env-id": env_id})
+    leftovers += engine.list_containers({"dev.aishell.kind": "helper",
+                                         "dev.aishell.volume": volume_name(env_id)})
     for container in leftovers:
         with contextlib.suppress(EngineNotFound):
             engine.remove_container(str(container["Id"]), force=True)
+
+
+def _remove_volume(engine: Engine, name: str) -> None:
+    try:
+        engine.remove_volume(name)
+    except EngineConflict as exc:
+        raise EngineConflict(
+            f"cannot rebuild env volume {name}: a container still uses it",
+            hint=f"`docker ps -a --filter volume={name}` shows it; stop and remove it, "
+            "then run again",
+        ) from exc
 
 
 _FINALIZE = "chmod -R a+rX /tools"

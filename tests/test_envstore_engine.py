@@ -264,6 +264,32 @@ def test_kill_9_during_population_leaves_no_marker_and_the_next_populate_repairs
     assert b"bin/hi" in listing and b"half" not in listing
 
 
+def test_leftover_helper_containers_do_not_block_a_rebuild(engine, env_id, foundation_tag):
+    """A process killed while reading a volume leaves its helper container behind."""
+    name = volume_name(env_id)
+    engine.create_volume(name, {"dev.aishell.managed": "1", "dev.aishell.kind": "env",
+                                "dev.aishell.env-id": env_id, **TEST_LABELS})
+    leftover = engine.create_container(replace(
+        one_off(foundation_tag, "true", Mount(name, "/aishell-volume", kind="volume")),
+        labels={"dev.aishell.kind": "helper", "dev.aishell.volume": name, **TEST_LABELS}))
+    result = do_populate(engine, env_id, foundation_tag)
+    assert result.built
+    assert leftover not in [c["Id"] for c in engine.list_containers(TEST_LABELS)]
+
+
+def test_a_foreign_container_on_the_volume_is_a_clear_conflict(engine, env_id, foundation_tag):
+    name = volume_name(env_id)
+    engine.create_volume(name, TEST_LABELS)
+    other = engine.create_container(one_off(foundation_tag, "true",
+                                            Mount(name, "/tools", kind="volume")))
+    try:
+        with pytest.raises(EngineConflict, match="a container still uses it") as exc:
+            do_populate(engine, env_id, foundation_tag)
+        assert f"--filter volume={name}" in (exc.value.hint or "")
+    finally:
+        engine.remove_container(other, force=True)
+
+
 def test_two_concurrent_populates_build_once(engine, env_id, foundation_tag, tmp_path):
     count = tmp_path / "count"
     count.mkdir()
