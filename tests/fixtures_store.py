@@ -78,19 +78,26 @@ def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # Run populate() in a separate process, as a concurrent or killed `aishell sync` would.
-# argv: env_id image shell-command [count-dir]
+# argv: env_id image shell-command [count-dir or ""] [step name at whose start to kill -9 itself]
 POPULATE_SCRIPT = """
-import json, sys
+import json, os, signal, sys
 from aishell.engine import Engine
 from aishell.envstore import InstallStep, populate
 from aishell.paths import default_paths
 from aishell.request import Mount
 env_id, image, command = sys.argv[1:4]
-mounts = (Mount(sys.argv[4], "/count"),) if len(sys.argv) > 4 else ()
+count = sys.argv[4] if len(sys.argv) > 4 else ""
+kill_at = sys.argv[5] if len(sys.argv) > 5 else ""
+mounts = (Mount(count, "/count"),) if count else ()
 step = InstallStep("install", ("sh", "-c", command), mounts=mounts)
+
+def on_step(name):
+    print("step", name, flush=True)
+    if name == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+
 result = populate(Engine(), env_id, "linux/amd64", [step], paths=default_paths(), image=image,
-                  extra_labels={"dev.aishell.test": "1"},
-                  on_step=lambda s: print("step", s, flush=True),
+                  extra_labels={"dev.aishell.test": "1"}, on_step=on_step,
                   on_wait=lambda m: print("wait", m, flush=True))
 print("result", json.dumps({"built": result.built, "digest": result.marker.tree_digest}),
       flush=True)

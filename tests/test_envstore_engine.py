@@ -264,6 +264,21 @@ def test_kill_9_during_population_leaves_no_marker_and_the_next_populate_repairs
     assert b"bin/hi" in listing and b"half" not in listing
 
 
+@pytest.mark.parametrize("kill_at", ["make the env world-readable", "compute the tree digest",
+                                     "write the completion marker"])
+def test_kill_9_at_each_later_point_leaves_no_marker(engine, env_id, foundation_tag, kill_at):
+    proc = subprocess.run([sys.executable, "-c", POPULATE_SCRIPT, env_id, foundation_tag,
+                           INSTALL, "", kill_at], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == -9, proc.stderr
+    assert f"step {kill_at}" in proc.stdout
+    assert engine.volume_inspect(volume_name(env_id)) is not None
+    assert is_complete(engine, env_id, image=foundation_tag) is None
+    result = do_populate(engine, env_id, foundation_tag)
+    assert result.built
+    assert is_complete(engine, env_id, image=foundation_tag) == result.marker
+
+
 def test_leftover_helper_containers_do_not_block_a_rebuild(engine, env_id, foundation_tag):
     """A process killed while reading a volume leaves its helper container behind."""
     name = volume_name(env_id)
