@@ -26,23 +26,32 @@ from __future__ import annotations
 import builtins
 import contextlib
 import datetime as dt
+import errno
 import io
 import json
+import os
 import re
-import tarfile
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
-from aishell import __version__
+from aishell import __version__, tarstream
 from aishell.engine import Engine
 from aishell.errors import AishellError, EngineConflict, EngineError, EngineNotFound
 from aishell.locks import StoreLock, WaitHook, env_lock
 from aishell.paths import Paths
 from aishell.request import ContainerRequest, Mount
-from aishell.treedigest import TreeDigest, TreeDigestError, digest_directory, digest_tar
+from aishell.tarstream import TarError, TarReader
+from aishell.treedigest import (
+    ChunkReader,
+    TreeDigest,
+    TreeDigestError,
+    digest_directory,
+    digest_tar,
+)
 
 VOLUME_PREFIX = "aishell-env-"
 ID_PREFIX_LEN = 32
@@ -169,26 +178,36 @@ def read_marker(engine: Engine, volume: str, *, image: str,
     """
     host = engine.volume_host_path(volume) if via == "auto" else None
     if host is not None:
-        try:
-            return Marker.parse((host / MARKER_NAME).read_bytes())
-        except FileNotFoundError:
-            return None
-        except OSError:
-            pass  # unreadable here after all: ask the engine
+        readable, marker = _host_marker(host)
+        if readable:
+            return marker
     try:
         with engine.volume_archive(volume, image=image, labels=labels, path=MARKER_NAME) as (
             chunks, _root
         ):
-            data = b"".join(chunks)
-    except EngineNotFound:
+            reader = TarReader(io.BufferedReader(ChunkReader(chunks)))
+            content = bytearray()
+            for member in reader:
+                if member.kind != tarstream.REGULAR:
+                    return None
+                reader.stream_content(content.extend)
+                break
+    except (EngineNotFound, TarError):
         return None
+    return Marker.parse(bytes(content))
+
+
+def _host_marker(host: Path) -> tuple[bool, Marker | None]:
+    """(readable here, the marker) from the volume's host directory."""
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
-            member = next((m for m in tar if m.isreg()), None)
-            extracted = tar.extractfile(member) if member is not None else None
-            return Marker.parse(extracted.read()) if extracted is not None else None
-    except tarfile.TarError:
-        return None
+        # Never follow a symlink planted in the volume out to a file of this host.
+        fd = os.open(host / MARKER_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return True, None
+    except OSError as exc:
+        return exc.errno == errno.ELOOP, None  # a symlink is no marker
+    with os.fdopen(fd, "rb") as f:
+        return True, Marker.parse(f.read(1 << 20))
 
 
 def is_complete(engine: Engine, env_id: str, *, image: str | None = None,

@@ -363,3 +363,18 @@ def test_verify_of_an_unknown_env_is_an_error():
     r = run_aishell("verify", "f" * 40)
     assert r.returncode == 1
     assert "no env volume matches" in r.stderr
+
+
+def test_a_symlinked_marker_is_no_marker(engine, env_id, foundation_tag, tmp_path):
+    """A marker must be a file in the volume, never a link out to a file of the host."""
+    result = do_populate(engine, env_id, foundation_tag)
+    outside = tmp_path / "marker.json"
+    outside.write_text(result.marker.to_json())
+    code, out = engine.run_to_completion(one_off(
+        foundation_tag, f"ln -sf {outside} /tools/.aishell-env.json",
+        Mount(result.volume, "/tools", kind="volume", no_copy=True)))
+    assert code == 0, out
+    for via in ("auto", "engine"):
+        assert read_marker(engine, result.volume, image=foundation_tag, labels=TEST_LABELS,
+                           via=via) is None
+    assert is_complete(engine, env_id, image=foundation_tag) is None
