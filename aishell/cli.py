@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
 from aishell import __version__
 
-COMMANDS = ("shell", "exec", "check", "info", "build", "gitleaks", "verify")
+COMMANDS = ("shell", "exec", "check", "info", "build", "gitleaks", "gc", "store", "pin", "unpin",
+            "rollback", "verify")
 
 
 def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("build", parents=[common], help="build the foundation image if missing")
     p.add_argument("--force", action="store_true", help="rebuild even when the tag exists")
+    _store_commands(sub, common)
 
     p = sub.add_parser("verify", parents=[common],
                        help="recompute env volumes' tree digests and compare with their markers")
@@ -68,6 +70,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="verify every env volume")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
+
+
+def _store_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("gc", parents=[common], help="remove store items no project, pin or container needs")
+    p.add_argument("--dry-run", action="store_true", help="show what would be removed; remove nothing")
+    p.add_argument("--older-than", metavar="DURATION",
+                   help="grace period: only remove items older than this (30d, 12h, 90m; default 1h)")
+    p.add_argument("--keep-generations", metavar="N", type=int,
+                   help="generations per project kept for rollback (default 3)")
+    p.add_argument("--max-freed", metavar="SIZE", help="stop once this much is freed (e.g. 10G)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("store", parents=[common], help="inspect the store")
+    store_sub = p.add_subparsers(dest="store_command", metavar="COMMAND", required=True)
+    ls = store_sub.add_parser("ls", parents=[common],
+                              help="every item: kind, size, created, last used, the roots that keep it")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("pin", parents=[common], help="make this project's env and images a named root")
+    p.add_argument("name", nargs="?", help="the pin's name (default: the project directory's name)")
+    p.add_argument("--list", action="store_true", help="list the pins")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("unpin", parents=[common], help="drop a named root")
+    p.add_argument("name", help="the pin to drop")
+
+    p = sub.add_parser("rollback", parents=[common],
+                       help="restore the project's previous aishell.lock from its recorded generation")
+    p.add_argument("--to", metavar="N", type=int, help="the generation to restore (default: the previous)")
+    p.add_argument("--list", action="store_true", help="list the recorded generations")
+    p.add_argument("--dry-run", action="store_true", help="say what would be restored")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite an aishell.lock that no generation recorded")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def _context(ns: argparse.Namespace) -> Any:
@@ -121,8 +157,8 @@ def _dispatch(ns: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per 
             from aishell.commands.launch import foundation_for  # noqa: PLC0415
 
             print(foundation_for(ctx).dockerfile(), end="")
-        else:
-            print_info(ctx, asdict(doctor.info(ctx)))
+            return 0
+        print_info(ctx, asdict(doctor.info(ctx)))
         return 0
     if command == "build":
         from aishell.commands import launch  # noqa: PLC0415
@@ -131,8 +167,9 @@ def _dispatch(ns: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per 
         if not ctx.quiet:
             print(tag)
         return 0
-    # Commands with their own handler function (argparse restricts the choices).
-    return _HANDLERS[command](ctx, ns)
+    if command == "verify":
+        return _verify(ctx, ns)
+    raise AssertionError(command)  # pragma: no cover - argparse restricts choices
 
 
 def _verify(ctx: Any, ns: argparse.Namespace) -> int:
@@ -155,7 +192,46 @@ def _verify(ctx: Any, ns: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-_HANDLERS: dict[str, Callable[[Any, argparse.Namespace], int]] = {"verify": _verify}
+STORE_COMMANDS = ("gc", "store", "pin", "unpin", "rollback")
+
+
+def _dispatch_store(ns: argparse.Namespace) -> int:
+    """The store commands (gc, store ls, pin, unpin, rollback)."""
+    command = ns.command
+    ctx = _context(ns)
+    from aishell import index, render_store  # noqa: PLC0415
+    from aishell.commands import store  # noqa: PLC0415
+
+    if command == "gc":
+        from aishell import render  # noqa: PLC0415
+        from aishell.commands.gc import collect_garbage  # noqa: PLC0415
+        from aishell.units import parse_duration, parse_size  # noqa: PLC0415
+
+        result = collect_garbage(
+            ctx.paths, ctx.engine, dry_run=ns.dry_run,
+            older_than=parse_duration(ns.older_than) if ns.older_than else None,
+            keep_generations=ns.keep_generations,
+            max_freed=parse_size(ns.max_freed) if ns.max_freed else None,
+            on_wait=None if ctx.quiet else render.err,
+        )
+        render_store.print_gc(result, as_json=ctx.json, quiet=ctx.quiet)
+    elif command == "store":
+        render_store.print_listing(store.list_store(ctx.paths, ctx.engine), as_json=ctx.json)
+    elif command == "pin" and ns.list:
+        render_store.print_pins(index.pins(ctx.paths), as_json=ctx.json)
+    elif command == "pin":
+        render_store.print_pin(store.pin_project(ctx.paths, ctx.project, ns.name),
+                               as_json=ctx.json, quiet=ctx.quiet)
+    elif command == "unpin":
+        render_store.print_unpin(index.unpin(ctx.paths, ns.name), quiet=ctx.quiet)
+    elif command == "rollback" and ns.list:
+        gens, current = index.generations(ctx.paths, ctx.project)
+        render_store.print_generations(gens, current, as_json=ctx.json)
+    elif command == "rollback":
+        restored = store.rollback(ctx.paths, ctx.engine, ctx.project, to=ns.to,
+                                  dry_run=ns.dry_run, force=ns.force)
+        render_store.print_rollback(restored, as_json=ctx.json, quiet=ctx.quiet)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -168,7 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     from aishell import errors_report  # noqa: PLC0415
 
-    return errors_report.guard(lambda: _dispatch(ns), verbose=bool(ns.verbose))
+    dispatch = _dispatch_store if ns.command in STORE_COMMANDS else _dispatch
+    return errors_report.guard(lambda: dispatch(ns), verbose=bool(ns.verbose))
 
 
 def entry() -> None:

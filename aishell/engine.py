@@ -315,6 +315,20 @@ class Engine:
             raise EngineError(f"cannot list containers: HTTP {status}")
         return data
 
+    def system_df(self) -> dict[str, Any]:
+        """Disk usage (``docker system df -v``): Images with Size/SharedSize, Volumes with
+        UsageData.Size, Containers with their Mounts. The engine walks every volume to size
+        it, so this takes a moment on a large store; only gc and ``store ls`` call it.
+
+        Raises:
+            EngineUnavailable: the engine does not answer.
+            EngineError: any other failure.
+        """
+        status, data = self._get("/system/df", timeout=600.0)
+        if status != 200 or not isinstance(data, dict):
+            raise EngineError(f"cannot read disk usage: HTTP {status} {data}")
+        return data
+
     def remove_container(self, ref: str, *, force: bool = True) -> None:
         import docker.errors  # noqa: PLC0415
 

@@ -38,10 +38,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from aishell import __version__, tarstream
+from aishell import __version__, storelock, tarstream
 from aishell.engine import Engine
 from aishell.errors import AishellError, EngineConflict, EngineError, EngineNotFound
-from aishell.locks import StoreLock, WaitHook, env_lock
+from aishell.locks import WaitHook, env_lock
 from aishell.paths import Paths
 from aishell.request import ContainerRequest, Mount
 from aishell.tarstream import TarError, TarReader
@@ -298,7 +298,7 @@ def populate(
     extra = dict(extra_labels or {})
     started = time.monotonic()
     name = volume_name(env_id)
-    with StoreLock.for_paths(paths, on_wait).shared(), env_lock(paths, env_id, on_wait):
+    with storelock.shared(paths, on_wait=on_wait), env_lock(paths, env_id, on_wait):
         marker = None if force else is_complete(engine, env_id, image=image, labels=extra)
         if marker is not None:
             return PopulateResult(name, marker, False, time.monotonic() - started)

@@ -378,3 +378,20 @@ def test_a_symlinked_marker_is_no_marker(engine, env_id, foundation_tag, tmp_pat
         assert read_marker(engine, result.volume, image=foundation_tag, labels=TEST_LABELS,
                            via=via) is None
     assert is_complete(engine, env_id, image=foundation_tag) is None
+
+
+def test_populate_waits_while_gc_holds_the_store(engine, env_id, foundation_tag):
+    code = (
+        "import time; from aishell import storelock; from aishell.paths import default_paths\n"
+        "with storelock.exclusive(default_paths()):\n"
+        "    print('held', flush=True); time.sleep(1.5)"
+    )
+    gc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert gc.stdout is not None and gc.stdout.readline().strip() == "held"
+    waits: list[str] = []
+    started = time.monotonic()
+    result = do_populate(engine, env_id, foundation_tag, on_wait=waits.append)
+    gc.communicate(timeout=60)
+    assert result.built
+    assert time.monotonic() - started >= 1.0
+    assert len(waits) == 1 and "the store is locked" in waits[0]

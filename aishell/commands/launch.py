@@ -39,20 +39,42 @@ def _building(ctx: Context, title: str) -> Iterator[Callable[[str], None]]:
             raise
 
 
+def _record_launch(ctx: Context, images: Sequence[tuple[str, str, str]]) -> None:
+    """Tell the store index which images this project uses (gc roots): (role, id, tag)."""
+    from aishell import indexfile  # noqa: PLC0415 - only what recording needs
+
+    try:
+        indexfile.record_launch(ctx.paths, ctx.project, images)
+    except (AishellError, OSError) as exc:
+        render.warn(f"could not record this launch in the store index: {exc}")
+
+
+def _image_id(ctx: Context, tag: str) -> str:
+    data = ctx.engine.image_inspect(tag)
+    return str(data["Id"]) if data else ""
+
+
 def ensure_image(ctx: Context, *, force: bool = False) -> str:
     """The tag of the image sandboxes run (the extension's, else the foundation's),
     built first when missing."""
     foundation = foundation_for(ctx)
-    if force or not ctx.engine.image_exists(foundation.tag):
+    foundation_id = "" if force else _image_id(ctx, foundation.tag)
+    if not foundation_id:
         with _building(ctx, f"building the foundation image {foundation.tag}") as on_line:
-            ensure_foundation(ctx.engine, foundation, force=force, on_line=on_line)
+            foundation_id = ensure_foundation(ctx.engine, foundation, force=force,
+                                              on_line=on_line).image_id
+    used = [("foundation", foundation_id, foundation.tag)]
     ext = extension.find(ctx.project, foundation, ctx.config.table("foundation").get("dockerfile"))
     if ext is None:
+        _record_launch(ctx, used)
         return foundation.tag
-    if force or not ctx.engine.image_exists(ext.tag):
+    ext_id = "" if force else _image_id(ctx, ext.tag)
+    if not ext_id:
         with _building(ctx, f"building the project image {ext.tag}") as on_line:
             extension.ensure_extension(ctx.engine, ext, foundation.tag, ctx.project, force=True,
                                        on_line=on_line)
+        ext_id = _image_id(ctx, ext.tag)
+    _record_launch(ctx, [*used, ("extension", ext_id, ext.tag)])
     return ext.tag
 
 

@@ -7,10 +7,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from aishell import envstore
+from aishell import envstore, storelock
 from aishell.engine import Engine
 from aishell.errors import AishellError
-from aishell.locks import StoreLock, WaitHook
+from aishell.locks import WaitHook
 from aishell.paths import Paths
 
 Status = Literal["ok", "mismatch", "incomplete"]
@@ -93,7 +93,7 @@ def verify(
         on_env: told each volume name as its check starts.
     """
     checks: list[EnvCheck] = []
-    with StoreLock.for_paths(paths, on_wait).shared():
+    with storelock.shared(paths, on_wait=on_wait):
         volumes = select_volumes(engine, wanted, labels)
         helper = image or (envstore.helper_image(engine) if volumes else "")
         for volume in volumes:
