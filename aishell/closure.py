@@ -33,7 +33,7 @@ def fits(pkg: Mapping[str, Any], platform: str) -> bool:
             and _check_list(libc, pkg.get("libc", ())))
 
 
-def _locate(packages: Mapping[str, Mapping[str, Any]], from_path: str, dep: str) -> str | None:
+def locate(packages: Mapping[str, Mapping[str, Any]], from_path: str, dep: str) -> str | None:
     """Node's module resolution inside a lock: the nearest node_modules/dep above from_path."""
     base = from_path
     while True:
@@ -68,7 +68,7 @@ def installed(packages: Sequence[Mapping[str, Any]], package: str,
         deps = {**pkg.get("dependencies", {}), **pkg.get("optional_dependencies", {}),
                 **pkg.get("peer_dependencies", {})}
         for dep in deps:
-            found = _locate(by_path, path, dep)
+            found = locate(by_path, path, dep)
             if found is not None and found not in seen:
                 stack.append(found)
     return [by_path[p] for p in sorted(seen)]
@@ -87,6 +87,6 @@ def missing_optional(packages: Sequence[Mapping[str, Any]]) -> list[str]:
         for dep, wanted in sorted(pkg.get("optional_dependencies", {}).items()):
             if _FOREIGN.search(dep):
                 continue
-            if _locate(by_path, pkg["path"], dep) is None:
+            if locate(by_path, pkg["path"], dep) is None:
                 out.append(f"{dep}@{wanted}")
     return out

@@ -110,8 +110,10 @@ def env_model(lock: Lock, platform: str) -> dict[str, Any]:
                 "version": h.version,
                 "bins": list(h.bins),
                 "packages": [
+                    # `optional` and `has_install_script` decide what population runs
+                    # (aishell.envplan): they are part of what gets installed.
                     {k: p[k] for k in ("path", "name", "version", "integrity", "in_bundle",
-                                       "has_install_script") if k in p}
+                                       "optional", "has_install_script") if k in p}
                     for p in installed(h.packages, h.package, platform)
                 ],
             }

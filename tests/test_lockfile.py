@@ -72,8 +72,8 @@ GOLDEN_AMD64_MODEL = (
     '"platform":"linux/amd64"}'
 )
 GOLDEN_IDS = {
-    "linux/amd64": "2605c215ffdea640253de7266e8ce2eeef2bbd576be5d700811deeec7d73b7d5",
-    "linux/arm64": "2b2da42bd8b73daab16599c6a5961ff7361ee2dc272bf19360a9ce949b20e90a",
+    "linux/amd64": "d15b684d5f37d1c63887d5b2e11701218cd2a9b062c195acb650cf9594cac6ff",
+    "linux/arm64": "5eacc3f4db6b8a0ad11eb5acfe8e1e68caf525792d96a73c2b655ac10e7998bf",
 }
 
 
