@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 COMMANDS = ("shell", "run", "exec", "attach", "ps", "stop", "migrate", "gitleaks", "check",
-            "info", "build", "gc", "store", "pin", "unpin", "rollback")
+            "info", "build", "gc", "store", "pin", "unpin", "rollback", "verify")
 # Options of aishell (global and `run`) that take a value, so the harness name is found
 # by skipping them; `--opt=value` and `-eNAME` forms are a single word anyway.
 VALUE_OPTIONS = frozenset({"--project", "--name", "-e", "--env", "--volume", "-p", "--publish"})
@@ -102,6 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", parents=[common], help="build the foundation image if missing")
     p.add_argument("--force", action="store_true", help="rebuild even when the tag exists")
     _store_commands(sub, common)
+
+    from aishell import cli_lock  # noqa: PLC0415 - argparse only, no heavy imports
+
+    cli_lock.add_parsers(sub, common)
+    p = sub.add_parser("verify", parents=[common],
+                       help="recompute env volumes' tree digests and compare with their markers")
+    p.add_argument("env", nargs="*", metavar="ENV",
+                   help="env ids or volume names (prefixes allowed)")
+    p.add_argument("--all", action="store_true", help="verify every env volume")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -335,7 +345,33 @@ def _dispatch(ns: argparse.Namespace, routed: _Routed) -> int:  # noqa: PLR0911
         if not ctx.quiet:
             print(tag)
         return 0
+    from aishell import cli_lock  # noqa: PLC0415
+
+    if command in cli_lock.COMMANDS:
+        return cli_lock.dispatch(ctx, ns)
+    if command == "verify":
+        return _verify(ctx, ns)
     raise AssertionError(command)  # pragma: no cover - argparse restricts choices
+
+
+def _verify(ctx: Any, ns: argparse.Namespace) -> int:
+    from aishell import render  # noqa: PLC0415
+    from aishell.commands import verify  # noqa: PLC0415
+    from aishell.errors import AishellError, UsageError  # noqa: PLC0415
+    from aishell.render_verify import print_report  # noqa: PLC0415
+
+    if ns.all and ns.env:
+        raise UsageError("pass env ids or --all, not both")
+    if not ns.all and not ns.env:
+        raise AishellError(
+            "verifying this project's env needs its aishell.lock, which this build cannot read yet",
+            hint="`aishell verify --all` checks every env volume; `aishell verify ENV_ID` one",
+        )
+    on_env = None if ctx.quiet or ctx.json else (lambda v: render.err(f"verifying {v}…"))
+    report = verify.verify(ctx.engine, ctx.paths, wanted=None if ns.all else ns.env,
+                           on_wait=render.err, on_env=on_env)
+    print_report(ctx, report)
+    return 0 if report.ok else 1
 
 
 STORE_COMMANDS = ("gc", "store", "pin", "unpin", "rollback")

@@ -11,15 +11,17 @@ Engine errors become the typed exceptions of :mod:`aishell.errors`.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
+import posixpath
 import shutil
 import socket
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlparse
 
 from aishell.errors import (
@@ -30,7 +32,12 @@ from aishell.errors import (
     EngineUnavailable,
 )
 
+if TYPE_CHECKING:
+    from aishell.request import ContainerRequest
+
 DEFAULT_SOCKET = "/var/run/docker.sock"
+ARCHIVE_MOUNT = "/aishell-volume"  # where a helper container mounts a volume to archive it
+LOG_LINES_KEPT = 5000
 START_HINT = (
     "start it (`sudo systemctl start docker`, or `sudo scripts/provision.sh` from the "
     "aishell checkout), or point DOCKER_HOST at a running engine"
@@ -389,7 +396,7 @@ class Engine:
         return None
 
 
-
+    # -- volumes ------------------------------------------------------------------
     def volume_inspect(self, name: str) -> dict[str, Any] | None:
         """The volume's inspect document (Name, Labels, CreatedAt, …), or None when absent.
 
@@ -405,6 +412,28 @@ class Engine:
         if status != 200 or not isinstance(data, dict):
             raise EngineError(f"cannot inspect volume {name}: HTTP {status} {data}")
         return data
+
+    def volume_host_path(self, name: str) -> Path | None:
+        """The volume's directory when this process can read it directly, else None.
+
+        True for a local engine (Unix socket) with the ``local`` driver when the
+        directory exists here and is readable (root, or rootless engines); None for
+        remote and VM-based engines (Docker Desktop), where only
+        :meth:`volume_archive` can read a volume.
+        """
+        if _socket_path(self.docker_host) is None:
+            return None
+        info = self.volume_inspect(name)
+        if info is None or info.get("Driver") != "local" or info.get("Options"):
+            return None
+        mountpoint = Path(str(info.get("Mountpoint") or ""))
+        if not mountpoint.is_absolute():
+            return None
+        try:
+            readable = mountpoint.is_dir() and os.access(mountpoint, os.R_OK | os.X_OK)
+        except OSError:
+            return None
+        return mountpoint if readable else None
 
     def list_volumes(self, labels: Mapping[str, str]) -> list[dict[str, Any]]:
         """Every volume carrying all of ``labels`` (an empty value matches any value).
@@ -457,6 +486,163 @@ class Engine:
                 return
             raise error from exc
 
+    # -- one-off containers ----------------------------------------------------------
+    def create_container(self, req: ContainerRequest) -> str:
+        """Create (not start) a container for ``req`` and return its id.
+
+        Raises:
+            EngineNotFound: the image is missing (aishell never pulls).
+            EngineConflict: a container with ``req.name`` exists.
+        """
+        import docker.errors  # noqa: PLC0415
+
+        try:
+            created = self.sdk().api.create_container(**create_params(req, os.environ))
+        except docker.errors.APIError as exc:
+            raise _translate(exc, f"creating a container from {req.image}") from exc
+        return str(created["Id"])
+
+    def run_to_completion(
+        self,
+        req: ContainerRequest,
+        *,
+        timeout: float | None = None,
+        on_line: Callable[[str], None] | None = None,
+    ) -> tuple[int, str]:
+        """Run ``req`` in a new container until it exits; return (exit code, output).
+
+        The container is removed afterwards, whatever happens (also on Ctrl-C). A process
+        killed while this runs leaves the container behind: label it, so the next run can
+        find and remove it.
+
+        Args:
+            req: what to run; ``ports``, ``tty`` and ``extra_args`` are not supported here.
+            timeout: seconds before the container is killed and EngineError raised.
+            on_line: called with every output line (stdout and stderr) as it comes.
+
+        Returns:
+            The exit code and the output (stdout and stderr interleaved; the last
+            :data:`LOG_LINES_KEPT` lines).
+
+        Raises:
+            EngineNotFound: the image is missing.
+            EngineError: the timeout passed, or the engine failed.
+        """
+        import threading  # noqa: PLC0415 - kept off the launch path
+
+        import docker.errors  # noqa: PLC0415
+
+        api = self.sdk().api
+        container = self.create_container(req)
+        timed_out = threading.Event()
+
+        def kill() -> None:
+            timed_out.set()
+            with contextlib.suppress(docker.errors.APIError):
+                api.kill(container)
+
+        timer = threading.Timer(timeout, kill) if timeout else None
+        lines: collections.deque[str] = collections.deque(maxlen=LOG_LINES_KEPT)
+        try:
+            api.start(container)
+            if timer is not None:
+                timer.daemon = True
+                timer.start()
+            streamed = 0
+            partial = ""
+            for chunk in api.logs(container, stream=True, follow=True):
+                partial += chunk.decode("utf-8", "replace")
+                *complete, partial = partial.split("\n")
+                for line in complete:
+                    streamed += 1
+                    if on_line is not None:
+                        on_line(line)
+            code = int(api.wait(container)["StatusCode"])
+            # A follow stream can end before the engine has copied the last output of a
+            # container that just exited; once `wait` returned, the full log is complete.
+            final = api.logs(container, stdout=True, stderr=True).decode("utf-8", "replace")
+            all_lines = final.split("\n")
+            if all_lines and all_lines[-1] == "":
+                all_lines.pop()
+            if on_line is not None:
+                for line in all_lines[streamed:]:
+                    on_line(line)
+            lines.extend(all_lines)
+        except docker.errors.APIError as exc:
+            raise _translate(exc, f"running a container from {req.image}") from exc
+        finally:
+            if timer is not None:
+                timer.cancel()
+            with contextlib.suppress(docker.errors.APIError):
+                api.remove_container(container, force=True, v=False)
+        if timed_out.is_set():
+            raise EngineError(f"{' '.join(req.command) or req.image} did not finish within "
+                              f"{timeout:g} s and was stopped")
+        return code, "\n".join(lines)
+
+    @contextlib.contextmanager
+    def volume_archive(
+        self, volume: str, *, image: str, labels: Mapping[str, str] | None = None,
+        path: str = "",
+    ) -> Iterator[tuple[Iterator[bytes], str]]:
+        """Stream a tar of ``path`` inside ``volume``, read-only, through a helper container.
+
+        The helper container is created (never started, no network) from ``image`` with
+        the volume mounted read-only, the engine's archive endpoint streams the tree, and
+        the container is removed on exit from the ``with`` block. It is labelled
+        ``dev.aishell.kind=helper`` and ``dev.aishell.volume=<volume>``, so one left by a
+        killed process can be found (it would keep the volume from being removed). This works with remote
+        engines and needs no access to the engine's data directory.
+
+        Args:
+            volume: the volume name.
+            image: any local image (the foundation image); it is not run.
+            labels: extra labels for the helper container.
+            path: a path relative to the volume root (default: the whole volume).
+
+        Yields:
+            The archive as an iterator of byte chunks, and the name of the tree's root
+            inside it (members are ``root``, ``root/...``).
+
+        Raises:
+            EngineNotFound: the image, the volume or ``path`` does not exist.
+        """
+        import uuid  # noqa: PLC0415 - kept off the launch path
+
+        import docker.errors  # noqa: PLC0415
+
+        from aishell.request import ContainerRequest, Mount  # noqa: PLC0415
+
+        if self.volume_inspect(volume) is None:
+            # The engine would silently create it at mount time.
+            raise EngineNotFound(f"volume {volume} does not exist")
+        target = posixpath.normpath(posixpath.join(ARCHIVE_MOUNT, path.strip("/")))
+        if target != ARCHIVE_MOUNT and not target.startswith(ARCHIVE_MOUNT + "/"):
+            raise ValueError(f"path {path!r} leaves the volume")
+        req = ContainerRequest(
+            image=image,
+            command=("true",),
+            name=f"aishell-helper-{uuid.uuid4().hex[:12]}",
+            mounts=(Mount(volume, ARCHIVE_MOUNT, read_only=True, kind="volume", no_copy=True),),
+            labels={"dev.aishell.managed": "1", "dev.aishell.kind": "helper",
+                    "dev.aishell.volume": volume, **(labels or {})},
+            network="none",
+            init=False,
+            interactive=False,
+            entrypoint=("true",),
+        )
+        api = self.sdk().api
+        container = self.create_container(req)
+        try:
+            try:
+                chunks, _stat = api.get_archive(container, target)
+            except docker.errors.APIError as exc:
+                raise _translate(exc, f"reading {path or '/'} in volume {volume}") from exc
+            yield chunks, posixpath.basename(target)
+        finally:
+            with contextlib.suppress(docker.errors.APIError):
+                api.remove_container(container, force=True, v=False)
+
 
 def _closing(stream: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """Iterate a streamed engine response and close it even when the consumer stops early."""
@@ -497,3 +683,45 @@ def _translate(exc: Any, what: str) -> EngineError:
     if status == 409:
         return EngineConflict(message)
     return EngineError(message)
+
+
+def create_params(req: ContainerRequest, environ: Mapping[str, str]) -> dict[str, Any]:
+    """The Docker API ``create_container`` arguments for ``req`` (pure).
+
+    Variables passed through by name take their values from ``environ``; they travel in
+    the API request body, never in a command line.
+    """
+    unsupported = [name for name, value in (("ports", req.ports), ("extra_args", req.extra_args),
+                                            ("tty", req.tty), ("detach", req.detach)) if value]
+    if unsupported:
+        raise ValueError(f"one-off containers do not support {', '.join(unsupported)}")
+    env = {n: environ[n] for n in req.env_passthrough if n in environ}
+    env.update(req.env)
+    mounts: list[dict[str, Any]] = []
+    for m in req.mounts:
+        mount: dict[str, Any] = {"Target": m.target, "Source": m.source,
+                                 "Type": m.kind, "ReadOnly": m.read_only}
+        if m.kind == "volume" and m.no_copy:
+            mount["VolumeOptions"] = {"NoCopy": True}
+        mounts.append(mount)
+    host_config: dict[str, Any] = {"Mounts": mounts, "Init": req.init}
+    if req.network:
+        host_config["NetworkMode"] = req.network
+    if req.security_opts:
+        host_config["SecurityOpt"] = list(req.security_opts)
+    params: dict[str, Any] = {
+        "image": req.image,
+        "command": list(req.command) or None,
+        "name": req.name,
+        "working_dir": req.workdir,
+        "environment": [f"{k}={v}" for k, v in sorted(env.items())],
+        "labels": dict(req.labels),
+        "hostname": req.hostname,
+        "host_config": host_config,
+        "use_config_proxy": False,
+        "stdin_open": False,
+        "tty": False,
+    }
+    if req.entrypoint is not None:
+        params["entrypoint"] = list(req.entrypoint)
+    return params

@@ -37,6 +37,11 @@ PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_prox
 
 
 def _resource(name: str) -> bytes:
+    # A plain read when the package is on disk: importlib.resources.files() imports zipfile
+    # (~40 ms) on first use, which `aishell lock --check` and launches would pay.
+    path = Path(__file__).parent / "resources" / name
+    if path.is_file():
+        return path.read_bytes()
     return resources.files("aishell.resources").joinpath(name).read_bytes()
 
 

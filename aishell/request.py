@@ -71,6 +71,8 @@ class ContainerRequest:
     network: str | None = None
     security_opts: tuple[str, ...] = ()
     extra_args: tuple[str, ...] = ()
+    # Replaces the image's entrypoint (helper containers skip the sandbox entrypoint).
+    entrypoint: tuple[str, ...] | None = None
 
     def env_names(self) -> list[str]:
         """Every variable the container receives, by name, sorted and unique."""
@@ -112,7 +114,18 @@ def cli_args(req: ContainerRequest, engine_cli: str = "docker") -> list[str]:
         argv += ["--publish", port.spec()]
     for opt in req.security_opts:
         argv += ["--security-opt", opt]
+    entrypoint, command = _entrypoint_args(req)
+    argv += entrypoint
     argv += list(req.extra_args)
     argv.append(req.image)
-    argv += list(req.command)
+    argv += command
     return argv
+
+
+def _entrypoint_args(req: ContainerRequest) -> tuple[list[str], list[str]]:
+    """``--entrypoint`` and the command: the CLI takes one entrypoint word, the rest goes
+    before the command."""
+    if req.entrypoint is None:
+        return [], list(req.command)
+    first = req.entrypoint[0] if req.entrypoint else ""
+    return ["--entrypoint", first], list(req.entrypoint[1:]) + list(req.command)

