@@ -11,10 +11,9 @@ import hashlib
 import json
 import os
 import ssl
-import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,10 +37,6 @@ class RegistryUnreachable(RegistryError):
     pass
 
 
-class IntegrityError(RegistryError):
-    pass
-
-
 def registry_url(configured: str | None, environ: Mapping[str, str] | None = None) -> str:
     """[settings] registry, else npm_config_registry, else npm's own; always ending in /."""
     env = os.environ if environ is None else environ
@@ -52,16 +47,6 @@ def registry_url(configured: str | None, environ: Mapping[str, str] | None = Non
 
 def sri_sha512(data: bytes) -> str:
     return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
-
-
-def _check_sri(integrity: str, digests: Mapping[str, Any]) -> bool:
-    """True when any supported hash of ``integrity`` matches (SRI allows several)."""
-    for item in integrity.split():
-        algo, _, value = item.partition("-")
-        h = digests.get(algo)
-        if h is not None and base64.b64encode(h.digest()).decode() == value.split("?")[0]:
-            return True
-    return False
 
 
 @dataclass
@@ -119,35 +104,3 @@ class Registry:
             raise RegistryError(f"the registry {self.url} sent no versions for {name}")
         self._cache[name] = data
         return data
-
-    def download(self, url: str, integrity: str, dest: Path,
-                 on_bytes: Callable[[int], None] | None = None) -> Path:
-        """Fetch ``url`` into ``dest`` (atomically) unless it is there; check SRI integrity."""
-        if dest.is_file():
-            return dest
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        digests = {"sha512": hashlib.sha512(), "sha256": hashlib.sha256(), "sha1": hashlib.sha1()}  # noqa: S324 - SRI sha1 from old packages, checked not trusted alone
-        try:
-            resp = self._open(url, "*/*")
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            raise RegistryError(f"cannot download {url}: HTTP {exc.code}") from exc
-        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=".download-")
-        tmp = Path(name)
-        try:
-            with resp, os.fdopen(fd, "wb") as out:
-                while chunk := resp.read(1 << 20):
-                    out.write(chunk)
-                    for h in digests.values():
-                        h.update(chunk)
-                    if on_bytes:
-                        on_bytes(len(chunk))
-            if not _check_sri(integrity, digests):
-                raise IntegrityError(
-                    f"integrity mismatch for {url}: expected {integrity}",
-                    hint="the registry or a proxy changed the file; do not trust it",
-                )
-            tmp.replace(dest)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return dest

