@@ -388,3 +388,14 @@ def test_env_volume_launch_creates_then_attaches(run_project, foundation_tag, tm
         wait_for(lambda: not rp.containers())  # --rm after `start --attach`
     finally:
         subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True, check=False)
+
+
+def test_detached_harness_that_cannot_start_is_reported(run_project):
+    rp = run_project
+    rp.write_config(harnesses='broken = { npm = "broken", bin = ["no-such-bin"] }\n')
+    r = rp.aishell("--detach", "broken")
+    assert r.returncode == 1
+    assert r.stderr.splitlines()[-2:] == [
+        "error: sandbox `broken` ended right after it started",
+        "hint: run it in the foreground to see why (without --detach)",
+    ]

@@ -357,6 +357,9 @@ def start(ctx: Context, p: Plan) -> Started | int:
 def _finish(ctx: Context, p: Plan, created: str | None) -> Started | int:
     if p.request.detach:
         assert p.name is not None and created is not None
+        from aishell.commands.sandboxes import wait_ready  # noqa: PLC0415
+
+        wait_ready(ctx, created, p.name)
         return Started(p.name, container_name(ctx.project, p.name), created,
                        p.harness.name if p.harness else None)
     return attach(ctx, p, created)

@@ -18,6 +18,7 @@ from aishell.errors import AishellError
 from aishell.sandbox import LABEL, container_name
 
 PRE_START_MARKER = "/run/aishell/pre-start"
+READY_MARKER = "/run/aishell/ready"  # a detached sandbox's tmux session exists
 ENV_PREFIX = "aishell-env-"
 # Joins the tmux session with a terminal type the image knows (see the entrypoint).
 _TERM_GUARD = 'infocmp "$TERM" >/dev/null 2>&1 || TERM=xterm-256color; export TERM; exec "$@"'
@@ -102,6 +103,23 @@ def _env_value(info: dict[str, Any], key: str) -> str | None:
     return None
 
 
+def wait_ready(ctx: Context, container: str, name: str, *, timeout: float = 30.0) -> None:
+    """Wait until a detached sandbox's tmux session exists (the entrypoint says so).
+
+    Raises:
+        AishellError: the sandbox ended before its session was up (the harness failed).
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ctx.engine.read_file(container, READY_MARKER) is not None:
+            return
+        info = ctx.engine.container_inspect(container)
+        if info is None or not (info.get("State") or {}).get("Running"):
+            raise AishellError(f"sandbox `{name}` ended right after it started",
+                               hint="run it in the foreground to see why (without --detach)")
+        time.sleep(0.05)
+
+
 def attach_argv(ctx: Context, name: str, command: Sequence[str], *, tty: bool) -> list[str]:
     """The ``<engine> exec`` argv that joins sandbox ``name``."""
     info = _find(ctx, name)
@@ -113,9 +131,12 @@ def attach_argv(ctx: Context, name: str, command: Sequence[str], *, tty: bool) -
     uid = _env_value(info, "AISHELL_UID") or "0"
     gid = _env_value(info, "AISHELL_GID") or "0"
     workdir = labels.get(f"{LABEL}.project") or (info.get("Config") or {}).get("WorkingDir")
+    detached = labels.get(f"{LABEL}.detach") == "1"
+    if detached:  # started a moment ago? its user and session may not exist yet
+        wait_ready(ctx, container, name)
     if command:
         inner = list(command)
-    elif labels.get(f"{LABEL}.detach") == "1":
+    elif detached:
         inner = ["tmux", "-u", "attach-session", "-t", "main"]
     else:
         inner = ["bash", "-l"]

@@ -125,6 +125,7 @@ if [ "${AISHELL_DETACH:-}" = 1 ]; then
   # anyone waits, and a killed session ends the wait too (its server exits).
   run_as tmux -u new-session -d -s main -x 200 -y 50 -c "$PWD" -- \
     bash -c '"$@"; status=$?; tmux wait-for -S aishell-main; exit $status' aishell "$@"
+  touch "$state/ready"  # `aishell --detach` and `attach` wait for this: the session exists
   if [ "$uid" = 0 ]; then
     exec tmux wait-for aishell-main
   fi
