@@ -10,7 +10,7 @@ from typing import Any
 
 from aishell import __version__
 
-COMMANDS = ("shell", "exec", "check", "info", "build", "gitleaks", "gc", "store", "pin", "unpin",
+COMMANDS = ("shell", "exec", "check", "info", "build", "sync", "gitleaks", "gc", "store", "pin", "unpin",
             "rollback", "verify")
 
 
@@ -61,6 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("build", parents=[common], help="build the foundation image if missing")
     p.add_argument("--force", action="store_true", help="rebuild even when the tag exists")
+
+    p = sub.add_parser("sync", parents=[common],
+                       help="build what the lock needs on this machine: images and the env volume")
+    p.add_argument("--locked", action="store_true", help="fail if aishell.lock is out of date")
+    p.add_argument("--frozen", action="store_true",
+                   help="use aishell.lock as it is, without checking aishell.toml")
+    p.add_argument("--offline", action="store_true", help="install only from the download cache")
+    p.add_argument("--check", action="store_true",
+                   help="build nothing; exit 1 when anything is missing")
+    p.add_argument("--force", action="store_true", help="rebuild the images and the env")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     _store_commands(sub, common)
 
     from aishell import cli_lock  # noqa: PLC0415 - argparse only, no heavy imports
@@ -163,6 +174,10 @@ def _dispatch(ns: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per 
             return 0
         print_info(ctx, asdict(doctor.info(ctx)))
         return 0
+    if command == "sync":
+        from aishell.render_sync import run_sync  # noqa: PLC0415
+
+        return run_sync(ctx, ns)
     if command == "build":
         from aishell.commands import launch  # noqa: PLC0415
 
