@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_aishell
-from tests.fixtures_lock import lock_env, registry, shared_cache, write_manifest  # noqa: F401
+from tests.fixtures_lock import write_manifest
 
 pytestmark = pytest.mark.engine
 
