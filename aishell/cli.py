@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 COMMANDS = ("shell", "run", "exec", "attach", "ps", "stop", "migrate", "gitleaks", "check",
-            "info", "build", "gc", "store", "pin", "unpin", "rollback", "verify")
+            "info", "build", "sync", "gc", "store", "pin", "unpin", "rollback", "verify")
 # Options of aishell (global and `run`) that take a value, so the harness name is found
 # by skipping them; `--opt=value` and `-eNAME` forms are a single word anyway.
 VALUE_OPTIONS = frozenset({"--project", "--name", "-e", "--env", "--volume", "-p", "--publish"})
@@ -101,6 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the foundation image's Dockerfile")
     p = sub.add_parser("build", parents=[common], help="build the foundation image if missing")
     p.add_argument("--force", action="store_true", help="rebuild even when the tag exists")
+
+    p = sub.add_parser("sync", parents=[common],
+                       help="build what the lock needs on this machine: images and the env volume")
+    p.add_argument("--locked", action="store_true", help="fail if aishell.lock is out of date")
+    p.add_argument("--frozen", action="store_true",
+                   help="use aishell.lock as it is, without checking aishell.toml")
+    p.add_argument("--offline", action="store_true", help="install only from the download cache")
+    p.add_argument("--check", action="store_true",
+                   help="build nothing; exit 1 when anything is missing")
+    p.add_argument("--force", action="store_true", help="rebuild the images and the env")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     _store_commands(sub, common)
 
     from aishell import cli_lock  # noqa: PLC0415 - argparse only, no heavy imports
@@ -338,6 +349,10 @@ def _dispatch(ns: argparse.Namespace, routed: _Routed) -> int:  # noqa: PLR0911
 
         print_info(ctx, asdict(doctor.info(ctx)))
         return 0
+    if command == "sync":
+        from aishell.render_sync import run_sync  # noqa: PLC0415
+
+        return run_sync(ctx, ns)
     if command == "build":
         from aishell.commands import launch  # noqa: PLC0415
 

@@ -35,7 +35,9 @@ CACHE_MOUNT = "/cache"
 PLAN_MOUNT = "/plan"
 TOOLS = "/tools"
 
-CacheName = Callable[[str], str]  # integrity -> file name relative to the cache root
+# integrity -> the tarball's path inside the population container (a ".tgz" name: npm
+# tells a tarball from a directory by its extension)
+Locate = Callable[[str], str]
 
 
 @dataclass(frozen=True)
@@ -63,15 +65,15 @@ class EnvPlan:
     harnesses: tuple[HarnessInstall, ...]
     downloads: tuple[Download, ...]
 
-    def files(self, cache_name: CacheName) -> dict[str, str]:
+    def files(self, where: Locate) -> dict[str, str]:
         """Files to put in the plan directory (mounted at /plan), by name."""
-        out = {"install.sh": install_script(self, cache_name)}
+        out = {"install.sh": install_script(self, where)}
         for h in self.harnesses:
             out[f"{h.name}.package.json"] = json.dumps(
-                {**h.package_json, "allowScripts": _allow_scripts(h, cache_name)},
+                {**h.package_json, "allowScripts": _allow_scripts(h, where)},
                 indent=2, sort_keys=True)
             out[f"{h.name}.package-lock.json"] = json.dumps(
-                _with_cache_urls(h.package_lock, cache_name), indent=2, sort_keys=True)
+                _with_cache_urls(h.package_lock, where), indent=2, sort_keys=True)
         return out
 
 
@@ -115,7 +117,7 @@ def _name_of(pkg: Mapping[str, Any]) -> str:
     return str(pkg.get("name") or pkg["path"].rsplit("node_modules/", 1)[-1])
 
 
-def _allow_scripts(h: HarnessInstall, cache_name: CacheName) -> dict[str, bool]:
+def _allow_scripts(h: HarnessInstall, where: Locate) -> dict[str, bool]:
     """npm >= 12 runs a dependency's install script only when the root package allows it.
 
     Allow exactly the packages the lock marks as having one. npm names a package by its
@@ -123,19 +125,19 @@ def _allow_scripts(h: HarnessInstall, cache_name: CacheName) -> dict[str, bool]:
     is pinned to the exact content.
     """
     entries = h.package_lock["packages"]
-    return {_cache_url(entries[path]["integrity"], cache_name): True for path in h.scripts}
+    return {_cache_url(entries[path]["integrity"], where): True for path in h.scripts}
 
 
-def _cache_url(integrity: str, cache_name: CacheName) -> str:
-    return f"file:{CACHE_MOUNT}/{cache_name(integrity)}"
+def _cache_url(integrity: str, where: Locate) -> str:
+    return f"file:{where(integrity)}"
 
 
-def _with_cache_urls(lock: dict[str, Any], cache_name: CacheName) -> dict[str, Any]:
+def _with_cache_urls(lock: dict[str, Any], where: Locate) -> dict[str, Any]:
     """The package-lock with each fetched tarball's URL pointing into /cache."""
     packages = {}
     for path, entry in lock["packages"].items():
         if path and "resolved" in entry and "integrity" in entry:
-            packages[path] = {**entry, "resolved": _cache_url(entry["integrity"], cache_name)}
+            packages[path] = {**entry, "resolved": _cache_url(entry["integrity"], where)}
         else:
             packages[path] = entry
     return {**lock, "packages": packages}
@@ -158,7 +160,7 @@ def plan(lock: Lock, platform: str) -> EnvPlan:
                    tuple(sorted(downloads.values(), key=lambda d: d.name)))
 
 
-def install_script(p: EnvPlan, cache_name: CacheName) -> str:
+def install_script(p: EnvPlan, where: Locate) -> str:
     """The shell script a population container runs (foundation image, /tools writable)."""
     q = shlex.quote
     lines = [
@@ -166,9 +168,9 @@ def install_script(p: EnvPlan, cache_name: CacheName) -> str:
         "umask 022",
         f"T={TOOLS}",
         'mkdir -p "$T/node" "$T/npm" "$T/h" "$T/bin"',
-        (f'tar -xzf {q(CACHE_MOUNT + "/" + cache_name(p.node.integrity))} -C "$T/node" '
+        (f'tar -xzf {q(where(p.node.integrity))} -C "$T/node" '
         "--strip-components=1 --no-same-owner"),
-        (f'tar -xzf {q(CACHE_MOUNT + "/" + cache_name(p.npm.integrity))} -C "$T/npm" '
+        (f'tar -xzf {q(where(p.npm.integrity))} -C "$T/npm" '
         "--strip-components=1 --no-same-owner"),
         'ln -s ../node/bin/node "$T/bin/node"',
         "for tool in npm npx; do",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 JSON_SCHEMA_VERSION = 1
@@ -46,3 +46,23 @@ def progress(title: str, *, quiet: bool, verbose: bool) -> Iterator[Callable[[st
     console = Console(stderr=True)
     with console.status(title) as status:
         yield lambda line: status.update(f"{title}  [dim]{line[:100]}[/dim]")
+
+
+@contextmanager
+def lazy_progress(title: str, *, quiet: bool, verbose: bool) -> Iterator[Callable[[str], None]]:
+    """Like :func:`progress`, but shows nothing until the first status line arrives, so
+    an operation that turns out to be a no-op prints nothing at all."""
+    if quiet:
+        yield lambda _line: None
+        return
+    with ExitStack() as stack:
+        sink: list[Callable[[str], None]] = []
+
+        def update(line: str) -> None:
+            if not sink:
+                sink.append(stack.enter_context(progress(title, quiet=False, verbose=verbose)))
+                if not verbose and not sys.stderr.isatty():
+                    err(f"  {line}")
+            sink[0](line)
+
+        yield update

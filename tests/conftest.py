@@ -13,6 +13,9 @@ import pytest
 from aishell.engine import Engine
 from aishell.errors import AishellError
 
+# Fixture modules shared by several test files (the fixture registry, gc stores).
+pytest_plugins = ["tests.fixtures_lock", "tests.fixtures_gc"]
+
 PROVISION_HINT = (
     "the integration tests need a running container engine with the local base image: "
     "run `sudo scripts/provision.sh` (or `bash .ci/run`), then try again"

@@ -40,7 +40,7 @@ def lock() -> Lock:
 
 
 def name(integrity: str) -> str:
-    return integrity.replace("/", "_") + ".tgz"
+    return "/cache/" + integrity.replace("/", "_") + ".tgz"
 
 
 def test_downloads_are_exactly_this_platforms_packages():

@@ -19,7 +19,7 @@ from aishell.commands.gc import collect_garbage
 from aishell.errors import AishellError
 from aishell.index import ImageRef
 from tests.conftest import run_aishell
-from tests.fixtures_gc import Store, store_fixture  # noqa: F401 - the `store` fixture
+from tests.fixtures_gc import Store
 
 pytestmark = pytest.mark.engine
 

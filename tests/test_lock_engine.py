@@ -8,15 +8,11 @@ import uuid
 
 import pytest
 
-from tests import fixtures_lock
 from tests.conftest import run_aishell
 from tests.fixtures_lock import write_manifest
 from tests.test_lockfile import validate_schema
 
 # Fixtures shared with other lock tests (pytest finds them by name in this module).
-registry = fixtures_lock.registry
-shared_cache = fixtures_lock.shared_cache
-lock_env = fixtures_lock.lock_env
 
 pytestmark = pytest.mark.engine
 

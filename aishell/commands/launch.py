@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from aishell import extension, process, render
 from aishell.context import Context
@@ -51,28 +52,47 @@ def _image_id(ctx: Context, tag: str) -> str:
     return str(data["Id"]) if data else ""
 
 
-def ensure_image(ctx: Context, *, force: bool = False) -> str:
-    """The tag of the image sandboxes run (the extension's, else the foundation's),
-    built first when missing."""
+@dataclass(frozen=True)
+class Images:
+    """The image a sandbox runs, and every image it rests on: (role, id, tag)."""
+
+    tag: str
+    used: tuple[tuple[str, str, str], ...]
+    built: tuple[str, ...]
+
+
+def ensure_images(ctx: Context, *, force: bool = False, record: bool = True) -> Images:
+    """The foundation and (when the project has one) extension image, built when missing."""
     foundation = foundation_for(ctx)
+    built: list[str] = []
     foundation_id = "" if force else _image_id(ctx, foundation.tag)
     if not foundation_id:
         with _building(ctx, f"building the foundation image {foundation.tag}") as on_line:
             foundation_id = ensure_foundation(ctx.engine, foundation, force=force,
                                               on_line=on_line).image_id
+        built.append(foundation.tag)
     used = [("foundation", foundation_id, foundation.tag)]
+    tag = foundation.tag
     ext = extension.find(ctx.project, foundation, ctx.config.table("foundation").get("dockerfile"))
-    if ext is None:
+    if ext is not None:
+        ext_id = "" if force else _image_id(ctx, ext.tag)
+        if not ext_id:
+            with _building(ctx, f"building the project image {ext.tag}") as on_line:
+                extension.ensure_extension(ctx.engine, ext, foundation.tag, ctx.project,
+                                           force=True, on_line=on_line)
+            ext_id = _image_id(ctx, ext.tag)
+            built.append(ext.tag)
+        used.append(("extension", ext_id, ext.tag))
+        tag = ext.tag
+    if record:
         _record_launch(ctx, used)
-        return foundation.tag
-    ext_id = "" if force else _image_id(ctx, ext.tag)
-    if not ext_id:
-        with _building(ctx, f"building the project image {ext.tag}") as on_line:
-            extension.ensure_extension(ctx.engine, ext, foundation.tag, ctx.project, force=True,
-                                       on_line=on_line)
-        ext_id = _image_id(ctx, ext.tag)
-    _record_launch(ctx, [*used, ("extension", ext_id, ext.tag)])
-    return ext.tag
+    return Images(tag, tuple(used), tuple(built))
+
+
+def ensure_image(ctx: Context, *, force: bool = False) -> str:
+    """The tag of the image sandboxes run (the extension's, else the foundation's),
+    built first when missing."""
+    return ensure_images(ctx, force=force).tag
 
 
 # The launch pipeline lives in aishell.commands.run; these keep the older entry points.
