@@ -50,6 +50,12 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
                         metavar="[IP:]HOST:CONT[/proto]", help="publish a port (repeatable)")
     parser.add_argument("--unsafe", action="store_true",
                         help="skip the sensitive-file check before launch")
+    parser.add_argument("--locked", action="store_true",
+                        help="fail if aishell.lock is out of date (no implicit lock)")
+    parser.add_argument("--frozen", action="store_true",
+                        help="use aishell.lock as it is, without checking aishell.toml")
+    parser.add_argument("--offline", action="store_true",
+                        help="install the env only from the download cache")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -251,7 +257,8 @@ def _run_options_of(ns: argparse.Namespace, routed: _Routed) -> Any:
     return RunOptions(
         harness=routed.harness, args=tuple(routed.harness_args), name=ns.name,
         detach=ns.detach, env=tuple(ns.env), volumes=tuple(ns.volume),
-        ports=tuple(ns.publish), unsafe=ns.unsafe,
+        ports=tuple(ns.publish), unsafe=ns.unsafe, locked=ns.locked, frozen=ns.frozen,
+        offline=ns.offline,
     )
 
 

@@ -1,8 +1,9 @@
 """Fixtures for `aishell run` integration tests: a fake harness and exact cleanup.
 
 The fake harness is a shell script mounted at ``/tools/bin`` (where the env volume's
-bins go), declared in the project's ``[harnesses]`` under a catalog name so the
-catalog's defaults (flags, config mounts, API keys) apply to it. Every container the
+bins go) under two catalog names, ``claude`` and ``pi``, so the catalog's defaults
+(flags, config mounts, API keys) apply to it. The project declares no ``[harnesses]``,
+so no lock or sync is involved. Every container the
 tests start carries ``dev.aishell.test=1`` (through ``[run] docker_args``) and the
 test's own project path; cleanup removes exactly the containers with both.
 """
@@ -44,11 +45,8 @@ class RunProject:
 
     def write_config(self, run_extra: str = "", harnesses: str = "") -> None:
         text = (
-            "[harnesses]\n"
-            'claude = { npm = "@anthropic-ai/claude-code", bin = ["fake-harness"] }\n'
-            'fake = { npm = "fake-harness", bin = ["fake-harness"] }\n'
-            f"{harnesses}"
-            "[run]\n"
+            (f"[harnesses]\n{harnesses}" if harnesses else "")
+            + "[run]\n"
             f'mounts = ["{self.bin_dir}:/tools/bin:ro"]\n'
             'docker_args = ["--label", "dev.aishell.test=1"]\n'
             f"{run_extra}"
@@ -87,9 +85,10 @@ def run_project_fixture(tmp_path: Path, foundation_tag: str) -> Iterator[RunProj
     home.mkdir()
     bin_dir = tmp_path / "fakebin"
     bin_dir.mkdir()
-    script = bin_dir / "fake-harness"
-    script.write_text(FAKE_HARNESS, encoding="utf-8")
-    script.chmod(0o755)
+    for name in ("fake-harness", "claude", "pi"):
+        script = bin_dir / name
+        script.write_text(FAKE_HARNESS, encoding="utf-8")
+        script.chmod(0o755)
     bin_dir.chmod(0o755)
     tmp_path.chmod(0o755)
     rp = RunProject(project, home, bin_dir)

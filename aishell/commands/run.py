@@ -49,6 +49,9 @@ class RunOptions:
     volumes: tuple[str, ...] = ()  # --volume SRC[:DST][:ro]
     ports: tuple[str, ...] = ()  # -p [IP:]HOST:CONT[/proto]
     unsafe: bool = False
+    locked: bool = False  # the lock must be fresh (no implicit re-lock)
+    frozen: bool = False  # use the lock as it is
+    offline: bool = False  # install only from the download cache
 
 
 @dataclass(frozen=True)
@@ -283,7 +286,8 @@ def prepare(
         name = opts.name or (harness.name if harness else "shell")
         if NAME_RE.match(name):
             clear_name(ctx, container_name(ctx.project, name), name)
-    env_volume = resolve_env(ctx, harness)
+    env_volume = resolve_env(ctx, harness, locked=opts.locked, frozen=opts.frozen,
+                             offline=opts.offline)
     if not one_shot:
         from aishell import security  # noqa: PLC0415 - exec never scans
 
