@@ -14,7 +14,7 @@ from typing import Any
 
 from aishell import process
 from aishell.context import Context
-from aishell.errors import AishellError
+from aishell.errors import AishellError, EngineError
 from aishell.sandbox import LABEL, container_name
 
 PRE_START_MARKER = "/run/aishell/pre-start"
@@ -111,8 +111,11 @@ def wait_ready(ctx: Context, container: str, name: str, *, timeout: float = 30.0
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if ctx.engine.read_file(container, READY_MARKER) is not None:
-            return
+        try:
+            if ctx.engine.read_file(container, READY_MARKER) is not None:
+                return
+        except EngineError:
+            pass  # ended and being removed right now: the inspect below says so
         info = ctx.engine.container_inspect(container)
         if info is None or not (info.get("State") or {}).get("Running"):
             raise AishellError(f"sandbox `{name}` ended right after it started",
