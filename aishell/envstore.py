@@ -36,12 +36,11 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from aishell import __version__, storelock, tarstream
 from aishell.engine import Engine
 from aishell.errors import AishellError, EngineConflict, EngineError, EngineNotFound
-from aishell.locks import WaitHook, env_lock
 from aishell.paths import Paths
 from aishell.request import ContainerRequest, Mount
 from aishell.tarstream import TarError, TarReader
@@ -52,6 +51,9 @@ from aishell.treedigest import (
     digest_directory,
     digest_tar,
 )
+
+if TYPE_CHECKING:
+    from aishell.locks import WaitHook
 
 VOLUME_PREFIX = "aishell-env-"
 ID_PREFIX_LEN = 32
@@ -298,6 +300,8 @@ def populate(
     extra = dict(extra_labels or {})
     started = time.monotonic()
     name = volume_name(env_id)
+    from aishell.locks import env_lock  # noqa: PLC0415 - filelock costs ~15 ms; only builds lock
+
     with storelock.shared(paths, on_wait=on_wait), env_lock(paths, env_id, on_wait):
         marker = None if force else is_complete(engine, env_id, image=image, labels=extra)
         if marker is not None:

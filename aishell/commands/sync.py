@@ -7,15 +7,13 @@ second sync — or a sync in another project with the same lock — is a no-op.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from aishell import certs, envplan, envstore, render
-from aishell.cache import DownloadCache
+from aishell import envstore, render
 from aishell.commands.launch import Images, ensure_images, foundation_for
 from aishell.context import Context
 from aishell.errors import AishellError
@@ -23,6 +21,10 @@ from aishell.freshness import read_lock, stale_reasons
 from aishell.lockfile import Lock
 from aishell.manifest import from_config
 from aishell.request import Mount
+
+if TYPE_CHECKING:  # building an env needs these; a no-op sync must not pay for them
+    from aishell import envplan
+    from aishell.cache import DownloadCache
 
 INSTALL_TIMEOUT = 1800.0
 DOWNLOAD_THREADS = 8
@@ -98,6 +100,11 @@ def current_lock(ctx: Context, *, locked: bool, frozen: bool, offline: bool, che
 
 def _fetch_all(ctx: Context, plan: envplan.EnvPlan, *, offline: bool,
                on_status: Callable[[str], None]) -> tuple[DownloadCache, Downloads]:
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    from aishell import certs  # noqa: PLC0415
+    from aishell.cache import DownloadCache  # noqa: PLC0415
+
     bundle = certs.find_bundle(ctx.config.table("settings").get("ca_bundle"))
     cache = DownloadCache(ctx.paths.downloads, ca_bundle=bundle)
     missing = [d for d in plan.downloads if not cache.has(d.integrity)]
@@ -115,6 +122,10 @@ def _fetch_all(ctx: Context, plan: envplan.EnvPlan, *, offline: bool,
 def _populate(ctx: Context, lock: Lock, platform: str, image: str, *, offline: bool,
               force: bool, on_status: Callable[[str], None],
               on_line: Callable[[str], None]) -> tuple[envstore.PopulateResult, Downloads]:
+    import tempfile  # noqa: PLC0415
+
+    from aishell import envplan  # noqa: PLC0415
+
     env_id = lock.env_ids()[platform]
     plan = envplan.plan(lock, platform)
     cache, downloads = _fetch_all(ctx, plan, offline=offline, on_status=on_status)
