@@ -57,7 +57,7 @@ class EngineInfo:
 
 
 def _unix_request(sock_path: str, path: str, timeout: float,
-                  method: str = "GET") -> tuple[int, bytes]:
+                  method: str = "GET", body: bytes | None = None) -> tuple[int, bytes]:
     """One HTTP/1.0 request over a Unix socket: the server closes when done, so no chunking.
 
     http.client would do, but it drags in the email package (~10 ms) on the launch path.
@@ -65,7 +65,10 @@ def _unix_request(sock_path: str, path: str, timeout: float,
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         sock.connect(sock_path)
-        sock.sendall(f"{method} {path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode())
+        request = f"{method} {path} HTTP/1.0\r\nHost: docker\r\n"
+        if body is not None:
+            request += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        sock.sendall((request + "\r\n").encode() + (body or b""))
         chunks = []
         while True:
             chunk = sock.recv(65536)
@@ -123,12 +126,13 @@ class Engine:
         return self._request("GET", path, timeout=timeout)
 
     def _request(self, method: str, path: str, timeout: float = 10.0,
-                 raw: bool = False) -> tuple[int, Any]:
+                 raw: bool = False, payload: Any = None) -> tuple[int, Any]:
         sock = _socket_path(self.docker_host)
         if sock is None:
-            return self._sdk_request(method, path, raw=raw)
+            return self._sdk_request(method, path, raw=raw, payload=payload)
+        sent = None if payload is None else json.dumps(payload).encode()
         try:
-            status, body = _unix_request(sock, path, timeout, method=method)
+            status, body = _unix_request(sock, path, timeout, method=method, body=sent)
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             raise EngineUnavailable(
                 f"the container engine is not running (no answer on {sock})", hint=START_HINT
@@ -149,10 +153,13 @@ class Engine:
             data = body.decode("utf-8", "replace")
         return status, data
 
-    def _sdk_request(self, method: str, path: str, raw: bool = False) -> tuple[int, Any]:
+    def _sdk_request(self, method: str, path: str, raw: bool = False,
+                     payload: Any = None) -> tuple[int, Any]:
         client = self.sdk()
         call = {"GET": client.api.get, "POST": client.api.post, "DELETE": client.api.delete}[method]
-        resp = call(client.api.base_url + path)
+        kwargs = {} if payload is None else {"data": json.dumps(payload),
+                                             "headers": {"Content-Type": "application/json"}}
+        resp = call(client.api.base_url + path, **kwargs)
         if raw:
             return int(resp.status_code), resp.content
         try:
@@ -160,6 +167,44 @@ class Engine:
         except ValueError:
             data = resp.text
         return int(resp.status_code), data
+
+    def arch(self) -> str:
+        """The engine's CPU architecture as a platform suffix (``amd64``, ``arm64``)."""
+        status, version = self._get("/version", timeout=5.0)
+        if status != 200 or not isinstance(version, dict):
+            raise EngineUnavailable(f"the engine answered /version with HTTP {status}",
+                                    hint=START_HINT)
+        return _platform_arch(str(version.get("Arch", "?")))
+
+    def create_sandbox(self, req: ContainerRequest, environ: Mapping[str, str]) -> str:
+        """Create (not start) the container ``req`` describes through the API; its id.
+
+        One request over the socket instead of an engine CLI process (~30 ms less per
+        launch). Values of variables travel in the request body, never in a command line.
+
+        Raises:
+            ValueError: ``req`` has engine CLI arguments (``extra_args``) the API cannot take.
+            EngineNotFound: the image is missing (aishell never pulls).
+            EngineConflict: a container with ``req.name`` exists.
+        """
+        query = f"?name={quote(req.name)}" if req.name else ""
+        status, data = self._request("POST", f"/containers/create{query}",
+                                     payload=create_body(req, environ))
+        if status == 201 and isinstance(data, dict):
+            return str(data["Id"])
+        message = data.get("message") if isinstance(data, dict) else data
+        what = f"creating the sandbox {req.name or ''} from {req.image}: {message}"
+        if status == 404:
+            raise EngineNotFound(what)
+        if status == 409:
+            raise EngineConflict(what)
+        raise EngineError(what)
+
+    def start_container(self, ref: str) -> None:
+        status, data = self._request("POST", f"/containers/{quote(ref, safe='')}/start")
+        if status not in (204, 304):
+            message = data.get("message") if isinstance(data, dict) else data
+            raise EngineError(f"starting {ref}: {message}")
 
     def info(self) -> EngineInfo:
         """Engine version, API version, rootless/podman. Raises EngineUnavailable."""
@@ -683,6 +728,55 @@ def _translate(exc: Any, what: str) -> EngineError:
     if status == 409:
         return EngineConflict(message)
     return EngineError(message)
+
+
+def create_body(req: ContainerRequest, environ: Mapping[str, str]) -> dict[str, Any]:
+    """The Docker API ``POST /containers/create`` body for ``req`` (pure), as the engine
+    CLI would send it for ``docker create`` with the same arguments."""
+    if req.extra_args:
+        raise ValueError("engine CLI arguments (docker_args) need the engine CLI")
+    env = {n: environ[n] for n in req.env_passthrough if n in environ}
+    env.update(req.env)
+    mounts: list[dict[str, Any]] = []
+    for m in req.mounts:
+        mount: dict[str, Any] = {"Type": m.kind, "Source": m.source, "Target": m.target,
+                                 "ReadOnly": m.read_only}
+        if m.kind == "volume" and m.no_copy:
+            mount["VolumeOptions"] = {"NoCopy": True}
+        mounts.append(mount)
+    host: dict[str, Any] = {"Mounts": mounts, "Init": req.init, "AutoRemove": req.remove}
+    if req.network:
+        host["NetworkMode"] = req.network
+    if req.security_opts:
+        host["SecurityOpt"] = list(req.security_opts)
+    exposed: dict[str, Any] = {}
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for port in req.ports:
+        key = f"{port.container_port}/{port.protocol}"
+        exposed[key] = {}
+        bindings.setdefault(key, []).append({"HostIp": port.host_ip, "HostPort": port.host_port})
+    if bindings:
+        host["PortBindings"] = bindings
+    attach_stdin = req.interactive and not req.detach
+    body: dict[str, Any] = {
+        "Image": req.image,
+        "Cmd": list(req.command) or None,
+        "Env": [f"{k}={v}" for k, v in sorted(env.items())],
+        "Labels": dict(req.labels),
+        "WorkingDir": req.workdir or "",
+        "Hostname": req.hostname or "",
+        "Tty": req.tty,
+        "OpenStdin": req.interactive,
+        "StdinOnce": attach_stdin,
+        "AttachStdin": attach_stdin,
+        "AttachStdout": not req.detach,
+        "AttachStderr": not req.detach,
+        "ExposedPorts": exposed,
+        "HostConfig": host,
+    }
+    if req.entrypoint is not None:
+        body["Entrypoint"] = list(req.entrypoint)
+    return body
 
 
 def create_params(req: ContainerRequest, environ: Mapping[str, str]) -> dict[str, Any]:

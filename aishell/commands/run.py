@@ -329,6 +329,12 @@ def create(ctx: Context, p: Plan) -> str | None:
     prepare_host(p)
     if not p.request.detach and not _uses_env(p.request):
         return None
+    if not p.request.extra_args:
+        # One API request instead of an engine CLI process; docker_args need the CLI.
+        created = ctx.engine.create_sandbox(p.request, os.environ)
+        if p.request.detach:
+            ctx.engine.start_container(created)
+        return created
     argv = cli_args(p.request, ctx.engine.cli)
     if not p.request.detach:
         argv[1] = "create"
