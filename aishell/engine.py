@@ -227,14 +227,18 @@ class Engine:
             cgroup_version=str(info.get("CgroupVersion", "?")),
         )
 
-    def image_inspect(self, ref: str) -> dict[str, Any] | None:
-        """The image's inspect document, or None when the engine does not have it."""
-        status, data = self._get(f"/images/{quote(ref, safe='')}/json")
+    def _inspect(self, kind: str, path: str, ref: str) -> dict[str, Any] | None:
+        """An object's inspect document over the socket, or None on 404."""
+        status, data = self._get(path)
         if status == 404:
             return None
         if status != 200 or not isinstance(data, dict):
-            raise EngineError(f"cannot inspect image {ref}: HTTP {status} {data}")
+            raise EngineError(f"cannot inspect {kind} {ref}: HTTP {status} {data}")
         return data
+
+    def image_inspect(self, ref: str) -> dict[str, Any] | None:
+        """The image's inspect document, or None when the engine does not have it."""
+        return self._inspect("image", f"/images/{quote(ref, safe='')}/json", ref)
 
     def image_exists(self, ref: str) -> bool:
         return self.image_inspect(ref) is not None
@@ -372,12 +376,7 @@ class Engine:
 
     def container_inspect(self, ref: str) -> dict[str, Any] | None:
         """The container's inspect document, or None when there is no such container."""
-        status, data = self._get(f"/containers/{quote(ref, safe='')}/json")
-        if status == 404:
-            return None
-        if status != 200 or not isinstance(data, dict):
-            raise EngineError(f"cannot inspect container {ref}: HTTP {status} {data}")
-        return data
+        return self._inspect("container", f"/containers/{quote(ref, safe='')}/json", ref)
 
     def system_df(self) -> dict[str, Any]:
         """Disk usage (``docker system df -v``): Images with Size/SharedSize, Volumes with
@@ -451,12 +450,7 @@ class Engine:
             EngineUnavailable: the engine does not answer.
             EngineError: any other answer than the document or 404.
         """
-        status, data = self._get(f"/volumes/{quote(name, safe='')}")
-        if status == 404:
-            return None
-        if status != 200 or not isinstance(data, dict):
-            raise EngineError(f"cannot inspect volume {name}: HTTP {status} {data}")
-        return data
+        return self._inspect("volume", f"/volumes/{quote(name, safe='')}", name)
 
     def volume_host_path(self, name: str) -> Path | None:
         """The volume's directory when this process can read it directly, else None.
