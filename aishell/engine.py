@@ -190,21 +190,12 @@ class Engine:
         query = f"?name={quote(req.name)}" if req.name else ""
         status, data = self._request("POST", f"/containers/create{query}",
                                      payload=create_body(req, environ))
-        if status == 201 and isinstance(data, dict):
-            return str(data["Id"])
-        message = data.get("message") if isinstance(data, dict) else data
-        what = f"creating the sandbox {req.name or ''} from {req.image}: {message}"
-        if status == 404:
-            raise EngineNotFound(what)
-        if status == 409:
-            raise EngineConflict(what)
-        raise EngineError(what)
+        _check_status(status, data, f"creating the sandbox {req.name or ''} from {req.image}")
+        return str(data["Id"])
 
     def start_container(self, ref: str) -> None:
         status, data = self._request("POST", f"/containers/{quote(ref, safe='')}/start")
-        if status not in (204, 304):
-            message = data.get("message") if isinstance(data, dict) else data
-            raise EngineError(f"starting {ref}: {message}")
+        _check_status(status, data, f"starting {ref}")
 
     def info(self) -> EngineInfo:
         """Engine version, API version, rootless/podman. Raises EngineUnavailable."""
@@ -708,9 +699,6 @@ def _check_status(status: int, data: object, what: str) -> None:
     if status == 409:
         raise EngineConflict(text)
     raise EngineError(text)
-
-
-    # -- volumes ------------------------------------------------------------------
 
 
 def _translate(exc: Any, what: str) -> EngineError:
