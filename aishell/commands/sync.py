@@ -179,7 +179,7 @@ def sync(ctx: Context, *, locked: bool = False, frozen: bool = False, offline: b
             missing_images.append(foundation.tag)
         image = foundation.tag
     else:
-        images = ensure_images(ctx, force=force)
+        images = ensure_images(ctx, force=force, record=lock is None)
         image = images.tag
     env: EnvOutcome | None = None
     downloads = Downloads()
