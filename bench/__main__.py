@@ -13,13 +13,14 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import detection, gc_store, rows_launch, rows_store, rows_sync
+from bench import detection, gc_store, launch_steps, rows_launch, rows_store, rows_sync
 from bench.context import BenchContext
 from bench.timing import Row
 
 ROWS: dict[str, Callable[[BenchContext], Row]] = {
     "cli": rows_launch.cli_start,
     "launch": rows_launch.launch,
+    "launch-steps": launch_steps.launch_steps_row,
     "lock-check": rows_sync.lock_check_row,
     "cold-sync": rows_sync.cold_sync_row,
     "offline-sync": rows_sync.offline_sync_row,
