@@ -1,9 +1,43 @@
-"""The built-in harness catalog (SPEC section 6): short names → npm packages and more."""
+"""The built-in harness catalog (SPEC section 6): short names → npm packages and more.
+
+Besides the package and its bins, each entry says what a harness needs to work in a
+read-only, containerised env: which host config paths to mount, which API-key
+variables to pass (by name only), and the defaults that turn off its self-updater and
+its own inner sandbox (which cannot work inside a container: the container is the
+sandbox).
+"""
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+# Self-updaters cannot write to the read-only env, and a harness that replaced itself
+# would no longer be the locked build: every sandbox gets all of these, so a harness
+# started by hand from `aishell shell` is quiet too.
+AUTOUPDATE_OFF: tuple[tuple[str, str], ...] = (
+    ("DISABLE_AUTOUPDATER", "1"),  # Claude Code
+    ("OPENCODE_DISABLE_AUTOUPDATE", "1"),  # OpenCode
+)
+# Inner sandboxes that would try to start Docker/Podman, Landlock or bubblewrap inside
+# the container (and fail there): off, by environment where the harness reads one.
+INNER_SANDBOX_OFF: tuple[tuple[str, str], ...] = (
+    ("GEMINI_SANDBOX", "false"),  # Gemini CLI (env wins over settings.json)
+    ("QWEN_SANDBOX", "false"),  # Qwen Code (a Gemini CLI fork)
+)
+
+# Gemini CLI and Qwen Code read a system settings file that overrides user settings;
+# it is the only switch for their auto-update (no environment variable exists).
+_GEMINI_SYSTEM = json.dumps(
+    {"general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False},
+     "tools": {"sandbox": False}},
+    indent=2, sort_keys=True,
+) + "\n"
+# Codex reads /etc/codex/config.toml below the user's config; the launch also passes
+# the same settings with -c, which wins over every config file.
+_CODEX_SYSTEM = 'check_for_update_on_startup = false\nsandbox_mode = "danger-full-access"\n'
 
 
 @dataclass(frozen=True)
@@ -15,6 +49,10 @@ class Harness:
     api_keys: tuple[str, ...] = ()  # passed by name only
     env: tuple[tuple[str, str], ...] = ()  # defaults that make it work in a container
     args: tuple[str, ...] = ()  # default arguments (before config harness_args)
+    seed_files: tuple[tuple[str, str], ...] = ()  # config files created on the host if missing
+    system_files: tuple[tuple[str, str], ...] = ()  # container path → content, mounted read-only
+    inner_sandbox: str = ""  # what aishell sets the harness's own sandbox to, said once
+    skip_permissions_flag: str = ""  # added unless [run] skip_permissions = false
 
 
 CATALOG: dict[str, Harness] = {
@@ -24,15 +62,32 @@ CATALOG: dict[str, Harness] = {
             "claude", "@anthropic-ai/claude-code", ("claude",),
             ("~/.claude", "~/.claude.json"),
             ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"),
-            (("DISABLE_AUTOUPDATER", "1"),),
+            seed_files=(("~/.claude.json", "{}\n"),),
+            skip_permissions_flag="--dangerously-skip-permissions",
+            inner_sandbox=(
+                "claude runs with --dangerously-skip-permissions: the container is the "
+                "sandbox (set [run] skip_permissions = false to be asked again)"
+            ),
         ),
         Harness(
             "codex", "@openai/codex", ("codex",), ("~/.codex",),
             ("OPENAI_API_KEY", "CODEX_API_KEY"),
+            args=("-c", "check_for_update_on_startup=false",
+                  "-c", 'sandbox_mode="danger-full-access"'),
+            system_files=(("/etc/codex/config.toml", _CODEX_SYSTEM),),
+            inner_sandbox=(
+                "codex's own sandbox (Landlock/bubblewrap) cannot run in a container: "
+                "it runs with sandbox_mode = danger-full-access, the container is the sandbox"
+            ),
         ),
         Harness(
             "gemini", "@google/gemini-cli", ("gemini",), ("~/.gemini",),
             ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION"),
+            system_files=(("/etc/gemini-cli/settings.json", _GEMINI_SYSTEM),),
+            inner_sandbox=(
+                "gemini's own sandbox (a nested container) is off (GEMINI_SANDBOX=false): "
+                "the container is the sandbox"
+            ),
         ),
         Harness(
             "opencode", "opencode-ai", ("opencode",),
@@ -45,13 +100,49 @@ CATALOG: dict[str, Harness] = {
         ),
         Harness("copilot", "@github/copilot", ("copilot",), ("~/.copilot",),
                 ("GH_TOKEN", "GITHUB_TOKEN")),
-        Harness("qwen", "@qwen-code/qwen-code", ("qwen",), ("~/.qwen",),
-                ("OPENAI_API_KEY", "DASHSCOPE_API_KEY")),
+        Harness(
+            "qwen", "@qwen-code/qwen-code", ("qwen",), ("~/.qwen",),
+            ("OPENAI_API_KEY", "DASHSCOPE_API_KEY"),
+            system_files=(("/etc/qwen-code/settings.json", _GEMINI_SYSTEM),),
+            inner_sandbox=(
+                "qwen's own sandbox (a nested container) is off (QWEN_SANDBOX=false): "
+                "the container is the sandbox"
+            ),
+        ),
     )
 }
 
 
-def nearest(name: str) -> str | None:
-    """The catalog name closest to ``name``, for "did you mean" hints."""
-    found = difflib.get_close_matches(name, list(CATALOG), n=1, cutoff=0.5)
+def nearest(name: str, extra: list[str] | None = None) -> str | None:
+    """The catalog name (or one of ``extra``) closest to ``name``, for "did you mean" hints."""
+    found = difflib.get_close_matches(name, [*CATALOG, *(extra or [])], n=1, cutoff=0.5)
     return found[0] if found else None
+
+
+def _npm_name(spec: str) -> str:
+    """``npm:@scope/pkg@range`` → ``@scope/pkg``."""
+    body = spec.removeprefix("npm:")
+    at = body.find("@", 1)
+    return body if at == -1 else body[:at]
+
+
+def lookup(name: str, manifest: Mapping[str, object] | None = None) -> Harness | None:
+    """The harness ``name``: the manifest's ``[harnesses]`` entry first, else the catalog's."""
+    base = CATALOG.get(name)
+    if manifest is None or name not in manifest:
+        return base
+    spec = manifest[name]
+    package = base.package if base else name
+    bins: tuple[str, ...] = base.bins if base else (name,)
+    if isinstance(spec, dict):
+        package = str(spec.get("npm", package))
+        declared = spec.get("bin")
+        if isinstance(declared, str):
+            bins = (declared,)
+        elif isinstance(declared, list) and declared:
+            bins = tuple(str(b) for b in declared)
+    elif isinstance(spec, str) and spec.startswith("npm:"):
+        package = _npm_name(spec)
+    if base is not None:
+        return replace(base, package=package, bins=bins)
+    return Harness(name, package, bins)

@@ -20,6 +20,7 @@ from aishell.errors import ConfigError
 
 MANIFEST = "aishell.toml"
 LOCKFILE = "aishell.lock"
+LEGACY_PROJECT_FILES = (".aishell/config.yaml", ".sandbox/config.yaml")
 
 Check = Callable[[Any], bool]
 
@@ -224,6 +225,8 @@ class Config:
     project: Path
     manifest: Source | None
     data: dict[str, Any] = field(default_factory=dict)
+    sources: tuple[Source, ...] = ()  # every file read, global first
+    legacy: Path | None = None  # the original tool's YAML, read because there is no aishell.toml
 
     def table(self, name: str) -> dict[str, Any]:
         value = self.data.get(name, {})
@@ -238,21 +241,45 @@ class Config:
         return self.project / LOCKFILE
 
 
-def load(project: Path, global_config: Path | None) -> Config:
-    """Load ``project``'s manifest (if any) merged with the global config."""
+def load(project: Path, global_config: Path | None, legacy_global: Path | None = None) -> Config:
+    """Load ``project``'s manifest (if any) merged with the global config.
+
+    Without ``aishell.toml``, the original tool's ``.aishell/config.yaml`` (or
+    ``.sandbox/config.yaml``) is read instead, and then ``legacy_global``
+    (``~/.aishell/config.yaml``) stands in for a missing global ``config.toml``.
+    """
     manifest_path = project / MANIFEST
     manifest: Source | None = None
+    legacy: Path | None = None
     data: dict[str, Any] = {}
+    sources: list[Source] = []
     if manifest_path.is_file():
         manifest = read_toml(manifest_path)
+    else:
+        from aishell import compat  # noqa: PLC0415 - YAML only for unmigrated projects
+
+        legacy = compat.find_project_yaml(project)
+        if legacy is not None:
+            manifest = compat.read_yaml(legacy)
+    if manifest is not None:
         validate(manifest, PROJECT_TABLES)
         data = manifest.data
+        sources.append(manifest)
     extends = data.get("extends", "global")
-    if extends == "global" and global_config is not None and global_config.is_file():
-        global_source = read_toml(global_config)
-        validate(global_source, GLOBAL_TABLES)
-        data = merge(global_source.data, {k: v for k, v in data.items() if k != "extends"})
-    return Config(project=project, manifest=manifest, data=data)
+    if extends == "global":
+        global_source: Source | None = None
+        if global_config is not None and global_config.is_file():
+            global_source = read_toml(global_config)
+        elif legacy is not None and legacy_global is not None and legacy_global.is_file():
+            from aishell import compat  # noqa: PLC0415
+
+            global_source = compat.read_yaml(legacy_global, is_global=True)
+        if global_source is not None:
+            validate(global_source, GLOBAL_TABLES)
+            data = merge(global_source.data, {k: v for k, v in data.items() if k != "extends"})
+            sources.insert(0, global_source)
+    return Config(project=project, manifest=manifest, data=data, sources=tuple(sources),
+                  legacy=legacy)
 
 
 def find_project(start: Path) -> Path:
@@ -260,5 +287,10 @@ def find_project(start: Path) -> Path:
     start = start.resolve()
     for candidate in (start, *start.parents):
         if (candidate / MANIFEST).is_file():
+            return candidate
+    home = Path.home()
+    for candidate in (start, *start.parents):
+        # the original tool's project config; ~/.aishell is its *global* config
+        if candidate != home and any((candidate / p).is_file() for p in LEGACY_PROJECT_FILES):
             return candidate
     return start

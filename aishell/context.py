@@ -31,7 +31,8 @@ class Context:
 
     @cached_property
     def config(self) -> config.Config:
-        return config.load(self.project, self.paths.global_config)
+        return config.load(self.project, self.paths.global_config,
+                           legacy_global=self.paths.legacy_global)
 
     @cached_property
     def engine(self) -> Engine:

@@ -56,15 +56,19 @@ class EngineInfo:
     cgroup_version: str
 
 
-def _unix_get(sock_path: str, path: str, timeout: float) -> tuple[int, bytes]:
-    """One HTTP/1.0 GET over a Unix socket: the server closes when done, so no chunking.
+def _unix_request(sock_path: str, path: str, timeout: float,
+                  method: str = "GET", body: bytes | None = None) -> tuple[int, bytes]:
+    """One HTTP/1.0 request over a Unix socket: the server closes when done, so no chunking.
 
     http.client would do, but it drags in the email package (~10 ms) on the launch path.
     """
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         sock.connect(sock_path)
-        sock.sendall(f"GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode())
+        request = f"{method} {path} HTTP/1.0\r\nHost: docker\r\n"
+        if body is not None:
+            request += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        sock.sendall((request + "\r\n").encode() + (body or b""))
         chunks = []
         while True:
             chunk = sock.recv(65536)
@@ -119,11 +123,16 @@ class Engine:
 
     # -- fast reads over the socket --------------------------------------------
     def _get(self, path: str, timeout: float = 10.0) -> tuple[int, Any]:
+        return self._request("GET", path, timeout=timeout)
+
+    def _request(self, method: str, path: str, timeout: float = 10.0,
+                 raw: bool = False, payload: Any = None) -> tuple[int, Any]:
         sock = _socket_path(self.docker_host)
         if sock is None:
-            return self._sdk_get(path)
+            return self._sdk_request(method, path, raw=raw, payload=payload)
+        sent = None if payload is None else json.dumps(payload).encode()
         try:
-            status, body = _unix_get(sock, path, timeout)
+            status, body = _unix_request(sock, path, timeout, method=method, body=sent)
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             raise EngineUnavailable(
                 f"the container engine is not running (no answer on {sock})", hint=START_HINT
@@ -136,20 +145,66 @@ class Engine:
         except OSError as exc:
             raise EngineUnavailable(f"cannot talk to the engine on {sock}: {exc}",
                                     hint=START_HINT) from exc
+        if raw:
+            return status, body
         try:
             data = json.loads(body) if body else None
         except ValueError:
             data = body.decode("utf-8", "replace")
         return status, data
 
-    def _sdk_get(self, path: str) -> tuple[int, Any]:
+    def _sdk_request(self, method: str, path: str, raw: bool = False,
+                     payload: Any = None) -> tuple[int, Any]:
         client = self.sdk()
-        resp = client.api.get(client.api.base_url + path)
+        call = {"GET": client.api.get, "POST": client.api.post, "DELETE": client.api.delete}[method]
+        kwargs = {} if payload is None else {"data": json.dumps(payload),
+                                             "headers": {"Content-Type": "application/json"}}
+        resp = call(client.api.base_url + path, **kwargs)
+        if raw:
+            return int(resp.status_code), resp.content
         try:
             data = resp.json()
         except ValueError:
             data = resp.text
         return int(resp.status_code), data
+
+    def arch(self) -> str:
+        """The engine's CPU architecture as a platform suffix (``amd64``, ``arm64``)."""
+        status, version = self._get("/version", timeout=5.0)
+        if status != 200 or not isinstance(version, dict):
+            raise EngineUnavailable(f"the engine answered /version with HTTP {status}",
+                                    hint=START_HINT)
+        return _platform_arch(str(version.get("Arch", "?")))
+
+    def create_sandbox(self, req: ContainerRequest, environ: Mapping[str, str]) -> str:
+        """Create (not start) the container ``req`` describes through the API; its id.
+
+        One request over the socket instead of an engine CLI process (~30 ms less per
+        launch). Values of variables travel in the request body, never in a command line.
+
+        Raises:
+            ValueError: ``req`` has engine CLI arguments (``extra_args``) the API cannot take.
+            EngineNotFound: the image is missing (aishell never pulls).
+            EngineConflict: a container with ``req.name`` exists.
+        """
+        query = f"?name={quote(req.name)}" if req.name else ""
+        status, data = self._request("POST", f"/containers/create{query}",
+                                     payload=create_body(req, environ))
+        if status == 201 and isinstance(data, dict):
+            return str(data["Id"])
+        message = data.get("message") if isinstance(data, dict) else data
+        what = f"creating the sandbox {req.name or ''} from {req.image}: {message}"
+        if status == 404:
+            raise EngineNotFound(what)
+        if status == 409:
+            raise EngineConflict(what)
+        raise EngineError(what)
+
+    def start_container(self, ref: str) -> None:
+        status, data = self._request("POST", f"/containers/{quote(ref, safe='')}/start")
+        if status not in (204, 304):
+            message = data.get("message") if isinstance(data, dict) else data
+            raise EngineError(f"starting {ref}: {message}")
 
     def info(self) -> EngineInfo:
         """Engine version, API version, rootless/podman. Raises EngineUnavailable."""
@@ -172,14 +227,18 @@ class Engine:
             cgroup_version=str(info.get("CgroupVersion", "?")),
         )
 
-    def image_inspect(self, ref: str) -> dict[str, Any] | None:
-        """The image's inspect document, or None when the engine does not have it."""
-        status, data = self._get(f"/images/{quote(ref, safe='')}/json")
+    def _inspect(self, kind: str, path: str, ref: str) -> dict[str, Any] | None:
+        """An object's inspect document over the socket, or None on 404."""
+        status, data = self._get(path)
         if status == 404:
             return None
         if status != 200 or not isinstance(data, dict):
-            raise EngineError(f"cannot inspect image {ref}: HTTP {status} {data}")
+            raise EngineError(f"cannot inspect {kind} {ref}: HTTP {status} {data}")
         return data
+
+    def image_inspect(self, ref: str) -> dict[str, Any] | None:
+        """The image's inspect document, or None when the engine does not have it."""
+        return self._inspect("image", f"/images/{quote(ref, safe='')}/json", ref)
 
     def image_exists(self, ref: str) -> bool:
         return self.image_inspect(ref) is not None
@@ -315,6 +374,10 @@ class Engine:
             raise EngineError(f"cannot list containers: HTTP {status}")
         return data
 
+    def container_inspect(self, ref: str) -> dict[str, Any] | None:
+        """The container's inspect document, or None when there is no such container."""
+        return self._inspect("container", f"/containers/{quote(ref, safe='')}/json", ref)
+
     def system_df(self) -> dict[str, Any]:
         """Disk usage (``docker system df -v``): Images with Size/SharedSize, Volumes with
         UsageData.Size, Containers with their Mounts. The engine walks every volume to size
@@ -330,12 +393,52 @@ class Engine:
         return data
 
     def remove_container(self, ref: str, *, force: bool = True) -> None:
-        import docker.errors  # noqa: PLC0415
+        """Remove ``ref`` (killing it first when ``force``); anonymous volumes are kept.
 
-        try:
-            self.sdk().api.remove_container(ref, force=force, v=False)
-        except docker.errors.APIError as exc:
-            raise _translate(exc, f"removing container {ref}") from exc
+        Raises:
+            EngineNotFound: there is no such container.
+            EngineConflict: it is running and ``force`` is false, or removal is in progress.
+        """
+        status, data = self._request(
+            "DELETE", f"/containers/{quote(ref, safe='')}?force={int(force)}&v=0", timeout=60.0
+        )
+        _check_status(status, data, f"removing container {ref}")
+
+    def stop_container(self, ref: str, *, timeout: int = 10) -> None:
+        """Stop ``ref`` (SIGTERM, then SIGKILL after ``timeout`` seconds); stopped is fine.
+
+        Raises:
+            EngineNotFound: there is no such container.
+        """
+        status, data = self._request(
+            "POST", f"/containers/{quote(ref, safe='')}/stop?t={timeout}", timeout=timeout + 30.0
+        )
+        if status == 304:  # already stopped
+            return
+        _check_status(status, data, f"stopping container {ref}")
+
+    def read_file(self, container: str, path: str) -> bytes | None:
+        """The content of regular file ``path`` inside ``container``, None when missing.
+
+        Uses the archive endpoint: nothing is started in the container.
+        """
+        status, body = self._request(
+            "GET", f"/containers/{quote(container, safe='')}/archive?path={quote(path)}",
+            raw=True,
+        )
+        if status == 404:
+            return None
+        _check_status(status, body, f"reading {path} in {container}")
+        import io  # noqa: PLC0415 - only `ps` reads files
+        import tarfile  # noqa: PLC0415
+
+        with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+            for member in tar:
+                if member.isfile():
+                    handle = tar.extractfile(member)
+                    return handle.read() if handle is not None else None
+        return None
+
 
     # -- volumes ------------------------------------------------------------------
     def volume_inspect(self, name: str) -> dict[str, Any] | None:
@@ -347,12 +450,7 @@ class Engine:
             EngineUnavailable: the engine does not answer.
             EngineError: any other answer than the document or 404.
         """
-        status, data = self._get(f"/volumes/{quote(name, safe='')}")
-        if status == 404:
-            return None
-        if status != 200 or not isinstance(data, dict):
-            raise EngineError(f"cannot inspect volume {name}: HTTP {status} {data}")
-        return data
+        return self._inspect("volume", f"/volumes/{quote(name, safe='')}", name)
 
     def volume_host_path(self, name: str) -> Path | None:
         """The volume's directory when this process can read it directly, else None.
@@ -595,6 +693,26 @@ def _closing(stream: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
             close()
 
 
+def _check_status(status: int, data: object, what: str) -> None:
+    if 200 <= status < 300:
+        return
+    if isinstance(data, bytes):
+        with contextlib.suppress(ValueError):
+            data = json.loads(data)
+    message = data.get("message", data) if isinstance(data, dict) else data
+    if isinstance(message, bytes):
+        message = message.decode("utf-8", "replace")
+    text = f"{what}: {str(message).strip() or f'HTTP {status}'}"
+    if status == 404:
+        raise EngineNotFound(text)
+    if status == 409:
+        raise EngineConflict(text)
+    raise EngineError(text)
+
+
+    # -- volumes ------------------------------------------------------------------
+
+
 def _translate(exc: Any, what: str) -> EngineError:
     status = getattr(getattr(exc, "response", None), "status_code", None)
     explanation = getattr(exc, "explanation", None) or str(exc)
@@ -604,6 +722,55 @@ def _translate(exc: Any, what: str) -> EngineError:
     if status == 409:
         return EngineConflict(message)
     return EngineError(message)
+
+
+def create_body(req: ContainerRequest, environ: Mapping[str, str]) -> dict[str, Any]:
+    """The Docker API ``POST /containers/create`` body for ``req`` (pure), as the engine
+    CLI would send it for ``docker create`` with the same arguments."""
+    if req.extra_args:
+        raise ValueError("engine CLI arguments (docker_args) need the engine CLI")
+    env = {n: environ[n] for n in req.env_passthrough if n in environ}
+    env.update(req.env)
+    mounts: list[dict[str, Any]] = []
+    for m in req.mounts:
+        mount: dict[str, Any] = {"Type": m.kind, "Source": m.source, "Target": m.target,
+                                 "ReadOnly": m.read_only}
+        if m.kind == "volume" and m.no_copy:
+            mount["VolumeOptions"] = {"NoCopy": True}
+        mounts.append(mount)
+    host: dict[str, Any] = {"Mounts": mounts, "Init": req.init, "AutoRemove": req.remove}
+    if req.network:
+        host["NetworkMode"] = req.network
+    if req.security_opts:
+        host["SecurityOpt"] = list(req.security_opts)
+    exposed: dict[str, Any] = {}
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for port in req.ports:
+        key = f"{port.container_port}/{port.protocol}"
+        exposed[key] = {}
+        bindings.setdefault(key, []).append({"HostIp": port.host_ip, "HostPort": port.host_port})
+    if bindings:
+        host["PortBindings"] = bindings
+    attach_stdin = req.interactive and not req.detach
+    body: dict[str, Any] = {
+        "Image": req.image,
+        "Cmd": list(req.command) or None,
+        "Env": [f"{k}={v}" for k, v in sorted(env.items())],
+        "Labels": dict(req.labels),
+        "WorkingDir": req.workdir or "",
+        "Hostname": req.hostname or "",
+        "Tty": req.tty,
+        "OpenStdin": req.interactive,
+        "StdinOnce": attach_stdin,
+        "AttachStdin": attach_stdin,
+        "AttachStdout": not req.detach,
+        "AttachStderr": not req.detach,
+        "ExposedPorts": exposed,
+        "HostConfig": host,
+    }
+    if req.entrypoint is not None:
+        body["Entrypoint"] = list(req.entrypoint)
+    return body
 
 
 def create_params(req: ContainerRequest, environ: Mapping[str, str]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ class Paths:
     config: Path
     state: Path
     cache: Path
+    legacy_global: Path | None = None  # the original tool's ~/.aishell/config.yaml
 
     @property
     def global_config(self) -> Path:
@@ -54,7 +55,8 @@ def default_paths(environ: Mapping[str, str] | None = None) -> Paths:
     root = env.get("AISHELL_HOME")
     if root:
         base = Path(root)
-        return Paths(config=base / "config", state=base / "state", cache=base / "cache")
+        return Paths(config=base / "config", state=base / "state", cache=base / "cache",
+                     legacy_global=base / "legacy" / "config.yaml")
     return xdg_paths(env)
 
 
@@ -65,4 +67,5 @@ def xdg_paths(env: Mapping[str, str]) -> Paths:
         config=_xdg(env, "XDG_CONFIG_HOME", ".config", home) / "aishell",
         state=_xdg(env, "XDG_STATE_HOME", ".local/state", home) / "aishell",
         cache=_xdg(env, "XDG_CACHE_HOME", ".cache", home) / "aishell",
+        legacy_global=home / ".aishell" / "config.yaml",
     )

@@ -8,12 +8,17 @@ from pathlib import Path
 
 import blake3
 
+from aishell.catalog import AUTOUPDATE_OFF, INNER_SANDBOX_OFF, Harness
 from aishell.certs import CONTAINER_PATH, container_env
 from aishell.identity import GitIdentity, HostUser
 from aishell.request import ContainerRequest, Mount, Port
 
-# Variables a terminal session needs to feel local; passed by name when set.
-TERMINAL_VARS = ("TERM", "COLORTERM", "TERM_PROGRAM", "LANG")
+# Variables a terminal session needs to feel local; passed by name when set. The host's
+# LANG is not among them: its locale (en_US.UTF-8, …) is usually not generated in the
+# image, so every sandbox runs in C.UTF-8 instead.
+TERMINAL_VARS = ("TERM", "COLORTERM", "TERM_PROGRAM", "TERM_PROGRAM_VERSION")
+LOCALE = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+LABEL = "dev.aishell"
 
 
 def project_hash(project: Path) -> str:
@@ -48,6 +53,8 @@ class SandboxSpec:
     detach: bool = False
     sudo: bool = False  # [run] sudo = true: passwordless sudo, and so no no-new-privileges
     host_env: Mapping[str, str] = field(default_factory=dict)
+    git_dirs: Sequence[Path] = ()  # a worktree's git dirs outside the project
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 def build_request(spec: SandboxSpec) -> ContainerRequest:
@@ -59,7 +66,11 @@ def build_request(spec: SandboxSpec) -> ContainerRequest:
         "AISHELL_USER": spec.user.name,
         "AISHELL_HOME": spec.user.home,
         "AISHELL_PROJECT": project,
+        # Claude Code refuses --dangerously-skip-permissions as root without it.
         "IS_SANDBOX": "1",
+        **LOCALE,
+        **dict(AUTOUPDATE_OFF),
+        **dict(INNER_SANDBOX_OFF),
     }
     if spec.git.name:
         env["AISHELL_GIT_NAME"] = spec.git.name
@@ -69,9 +80,12 @@ def build_request(spec: SandboxSpec) -> ContainerRequest:
         env["GIT_AUTHOR_EMAIL"] = env["GIT_COMMITTER_EMAIL"] = spec.git.email
     if spec.pre_start:
         env["AISHELL_PRE_START"] = spec.pre_start
+    if spec.detach:
+        env["AISHELL_DETACH"] = "1"
     if spec.sudo:
         env["AISHELL_SUDO"] = "1"
     mounts = [Mount(source=project, target=project)]
+    mounts += [Mount(str(d), str(d)) for d in spec.git_dirs]
     if spec.env_volume:
         mounts.append(Mount(spec.env_volume, "/tools", read_only=True, kind="volume", no_copy=True))
     if spec.ca_bundle is not None:
@@ -84,16 +98,21 @@ def build_request(spec: SandboxSpec) -> ContainerRequest:
     env.update(spec.extra_env)
     passthrough = tuple(n for n in spec.passthrough if n not in env)
     labels = {
-        "dev.aishell.managed": "1",
-        "dev.aishell.kind": "sandbox",
-        "dev.aishell.project": project,
+        f"{LABEL}.managed": "1",
+        f"{LABEL}.kind": "sandbox",
+        f"{LABEL}.project": project,
+        **spec.labels,
     }
     if spec.name:
-        labels["dev.aishell.name"] = spec.name
+        labels[f"{LABEL}.name"] = spec.name
     if spec.harness:
-        labels["dev.aishell.harness"] = spec.harness
+        labels[f"{LABEL}.harness"] = spec.harness
     if spec.env_volume:
-        labels["dev.aishell.env-volume"] = spec.env_volume
+        labels[f"{LABEL}.env-volume"] = spec.env_volume
+    if spec.detach:
+        labels[f"{LABEL}.detach"] = "1"
+    if spec.pre_start:
+        labels[f"{LABEL}.pre-start"] = "1"
     return ContainerRequest(
         image=spec.image,
         command=tuple(spec.command),
@@ -104,8 +123,8 @@ def build_request(spec: SandboxSpec) -> ContainerRequest:
         env_passthrough=passthrough,
         labels=labels,
         ports=tuple(spec.ports),
-        interactive=True,
-        tty=spec.tty,
+        interactive=not spec.detach,
+        tty=spec.tty and not spec.detach,
         detach=spec.detach,
         hostname="aishell",
         # no-new-privileges: nothing exec'd inside can gain privileges through setuid
@@ -114,3 +133,26 @@ def build_request(spec: SandboxSpec) -> ContainerRequest:
         security_opts=() if spec.sudo else ("no-new-privileges",),
         extra_args=tuple(spec.docker_args),
     )
+
+
+def expand_home(path: str, home: str) -> str:
+    return home + path[1:] if path == "~" or path.startswith("~/") else path
+
+
+def harness_mounts(harness: Harness, home: str) -> list[Mount]:
+    """The harness's config paths, read-write at the same path under the same home."""
+    return [Mount(expand_home(p, home), expand_home(p, home)) for p in harness.config_paths]
+
+
+def harness_command(
+    harness: Harness,
+    *,
+    configured: Sequence[str] = (),
+    cli: Sequence[str] = (),
+    skip_permissions: bool = True,
+) -> list[str]:
+    """Bin, catalog defaults, permission flag, ``harness_args`` from config, then CLI args."""
+    argv = [harness.bins[0] if harness.bins else harness.name, *harness.args]
+    if skip_permissions and harness.skip_permissions_flag:
+        argv.append(harness.skip_permissions_flag)
+    return [*argv, *configured, *cli]

@@ -239,6 +239,20 @@ def test_committed_example_is_a_valid_lock():
     assert lockfile.dumps(lock) == path.read_text()
 
 
+def test_committed_example_is_fresh_for_this_release(tmp_path):
+    """Changing the foundation template or entrypoint stales every lock, the example too:
+    regenerate it with `aishell lock` next to tests/test_lock_live.py's manifest (no network)."""
+    from aishell import config
+    from aishell.freshness import stale_reasons
+    from aishell.manifest import from_config
+    from tests.test_lock_live import MANIFEST
+
+    (tmp_path / "aishell.toml").write_text(MANIFEST)
+    lock = read_lock(Path(__file__).parent.parent / "aishell.lock.example")
+    assert lock is not None
+    assert stale_reasons(from_config(config.load(tmp_path, None)), lock) == []
+
+
 @pytest.mark.parametrize(("old", "new", "message"), [
     ('dependencies = { dep = "^1.0.0" }', "dependencies = 3",
      "a [[harness.agent.closure]] entry (node_modules/agent) has a wrong type for `dependencies`"),

@@ -64,9 +64,12 @@ def test_env_volume_is_read_only_nocopy_at_tools():
 
 
 def test_terminal_variables_pass_only_when_set():
-    req = build_request(spec(host_env={"TERM": "xterm-kitty", "LANG": ""}))
+    req = build_request(spec(host_env={"TERM": "xterm-kitty", "COLORTERM": "",
+                                       "LANG": "de_DE.UTF-8"}))
     assert req.env["TERM"] == "xterm-kitty"
-    assert "LANG" not in req.env
+    assert "COLORTERM" not in req.env
+    # the host locale is usually not generated in the image: always C.UTF-8 inside
+    assert req.env["LANG"] == req.env["LC_ALL"] == "C.UTF-8"
 
 
 def test_secrets_are_passthrough_names_not_values():

@@ -1,4 +1,4 @@
-"""`aishell` / `aishell shell` and `aishell exec`: start a sandbox container."""
+"""The image sandboxes run (`aishell build`): the foundation, or the project's extension."""
 
 from __future__ import annotations
 
@@ -7,15 +7,12 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
-from aishell import certs, extension, process, render, security
+from aishell import extension, process, render
 from aishell.context import Context
 from aishell.errors import AishellError
 from aishell.foundation import Foundation, ensure_foundation
-from aishell.identity import HostUser, git_identity
 from aishell.request import ContainerRequest, cli_args
-from aishell.sandbox import SandboxSpec, build_request
 
 
 def foundation_for(ctx: Context) -> Foundation:
@@ -98,29 +95,12 @@ def ensure_image(ctx: Context, *, force: bool = False) -> str:
     return ensure_images(ctx, force=force).tag
 
 
-def _check_project(project: Path) -> None:
-    if not project.is_dir():
-        raise AishellError(f"project directory does not exist: {project}",
-                           hint="pass an existing directory with --project")
-
-
+# The launch pipeline lives in aishell.commands.run; these keep the older entry points.
 def sandbox_request(ctx: Context, command: Sequence[str], *, tty: bool) -> ContainerRequest:
-    _check_project(ctx.project)
-    image = ensure_image(ctx)
-    settings = ctx.config.table("settings")
-    return build_request(
-        SandboxSpec(
-            image=image,
-            project=ctx.project,
-            user=HostUser.current(),
-            git=git_identity(ctx.project),
-            command=command,
-            tty=tty,
-            ca_bundle=certs.find_bundle(settings.get("ca_bundle")),
-            host_env=os.environ,
-            sudo=ctx.config.table("run").get("sudo", False) is True,
-        )
-    )
+    """The request of a one-off sandbox running ``command`` (config applied, no name)."""
+    from aishell.commands import run  # noqa: PLC0415 - run imports this module
+
+    return run.prepare(ctx, run.RunOptions(), tty=tty, one_shot=True, command=command).request
 
 
 def launch(ctx: Context, req: ContainerRequest) -> int:
@@ -131,18 +111,15 @@ def launch(ctx: Context, req: ContainerRequest) -> int:
     return process.replace_process(cli_args(req, ctx.engine.cli))
 
 
-def shell(ctx: Context, *, unsafe: bool = False) -> int:
-    tty = sys.stdin.isatty() and sys.stdout.isatty()
-    for warning in security.preflight(ctx, interactive=True, unsafe=unsafe):
-        if not ctx.quiet:
-            render.warn(warning)
-    req = sandbox_request(ctx, ["bash", "-l"], tty=tty)
-    return launch(ctx, req)
+def shell(ctx: Context) -> int:
+    from aishell.commands import run  # noqa: PLC0415
+
+    result = run.run(ctx, run.RunOptions())
+    assert isinstance(result, int)
+    return result
 
 
 def exec_command(ctx: Context, command: Sequence[str]) -> int:
-    if not command:
-        raise AishellError("nothing to run", hint="aishell exec -- COMMAND [ARGS…]")
-    tty = sys.stdin.isatty() and sys.stdout.isatty()
-    req = sandbox_request(ctx, list(command), tty=tty)
-    return launch(ctx, req)
+    from aishell.commands import run  # noqa: PLC0415
+
+    return run.exec_command(ctx, command)

@@ -66,7 +66,7 @@ class SyncResult:
 
 
 def engine_platform(ctx: Context) -> str:
-    return f"linux/{ctx.engine.info().arch}"
+    return f"linux/{ctx.engine.arch()}"
 
 
 def current_lock(ctx: Context, *, locked: bool, frozen: bool, offline: bool, check: bool,

@@ -9,6 +9,7 @@
 #   AISHELL_PROJECT            project path (git safe.directory)
 #   AISHELL_GIT_NAME, AISHELL_GIT_EMAIL   host git identity (optional)
 #   AISHELL_PRE_START          command run in the background as the user (optional)
+#   AISHELL_DETACH=1           run the command inside tmux session `main` (aishell --detach)
 #   AISHELL_SUDO               1: passwordless sudo for the user ([run] sudo = true; the
 #                              launcher then leaves out no-new-privileges, which blocks sudo)
 set -euo pipefail
@@ -22,7 +23,8 @@ mkdir -p "$state"
 
 if [ "$uid" = 0 ]; then
   user=root
-  home=/root
+  home=${AISHELL_HOME:-/root}
+  mkdir -p "$home"  # the host's home path, like every other user (config mounts live there)
 else
   # Group: reuse whatever group already has this GID, else create one.
   if ! getent group "$gid" >/dev/null; then
@@ -97,7 +99,40 @@ if [ -n "${AISHELL_PRE_START:-}" ]; then
 fi
 unset AISHELL_PRE_START
 
+# TERM: the host's terminal may have no terminfo entry in this image (kitty, ghostty,
+# wezterm…); programs then misdraw or refuse to start. Fall back to a universal one.
+if [ -n "${TERM:-}" ] && ! infocmp "$TERM" >/dev/null 2>&1; then
+  export TERM=xterm-256color
+fi
+
 cd "${AISHELL_PROJECT:-$home}" 2>/dev/null || cd "$home"
+
+# A harness that is not installed: say why, instead of gosu's "executable file not found".
+if [ $# -gt 0 ] && ! command -v "$1" >/dev/null 2>&1; then
+  if [ -d /tools/bin ]; then
+    echo "aishell: $1: command not found in the sandbox" >&2
+  else
+    echo "aishell: $1: command not found (no env is mounted at /tools: run \`aishell sync\`)" >&2
+  fi
+  exit 127
+fi
+
+if [ "${AISHELL_DETACH:-}" = 1 ]; then
+  unset AISHELL_DETACH
+  # The command runs in tmux session `main` (`aishell attach` joins it). This process
+  # then waits on a tmux channel the session signals when the command ends, so the
+  # container lives exactly as long as the command; tmux remembers a signal sent before
+  # anyone waits, and a killed session ends the wait too (its server exits).
+  run_as tmux -u new-session -d -s main -x 200 -y 50 -c "$PWD" -- \
+    bash -c '"$@"; status=$?; tmux wait-for -S aishell-main; exit $status' aishell "$@"
+  touch "$state/ready"  # `aishell --detach` and `attach` wait for this: the session exists
+  if [ "$uid" = 0 ]; then
+    exec tmux wait-for aishell-main
+  fi
+  exec gosu "$user" tmux wait-for aishell-main
+fi
+unset AISHELL_DETACH
+
 if [ "$uid" = 0 ]; then
   exec "$@"
 fi
