@@ -12,7 +12,8 @@ For the given aishell arguments, in one run and alternately with `python -c pass
   work         wall - python - imports (argument parsing, reading files, engine calls)
 
 then one cProfile run, listing the aishell functions with the most cumulative time outside
-imports. (importtime and cProfile inflate what they measure: read their figures as shares.)
+imports (for `exec`/`run`, up to the exec of the engine CLI, which the profile stubs out).
+(importtime and cProfile inflate what they measure: read their figures as shares.)
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ def _cprofile(args: list[str], cwd: str | None, env: dict[str, str]) -> list[tup
     script = (
         "import cProfile, pstats, sys, io\n"
         "sys.argv = ['aishell', *sys.argv[1:]]\n"
+        "import os\n"
+        "def _no_exec(*a, **k):\n    raise SystemExit(0)\n"
+        "os.execvp = _no_exec  # launches: profile up to the hand-over to the engine CLI\n"
         "pr = cProfile.Profile(); pr.enable()\n"
         "from aishell.cli import entry\n"
         "try:\n    entry()\nexcept SystemExit:\n    pass\n"
