@@ -80,6 +80,9 @@ def ratio_plot(rows: dict[str, dict[str, Any]], out: Path) -> None:
             ax.plot([TARGET_RATIO[name]] * 2, [i - 0.4, i + 0.4], color="black", lw=2)
     ax.set_yticks(range(len(names)), list(reversed(names)))
     ax.set_xscale("log")
+    ticks = [0.1, 0.2, 0.35, 0.5, 1, 2, 3, 5]
+    ax.set_xticks(ticks, [f"{t:g}×" for t in ticks])
+    ax.minorticks_off()
     ax.axvline(1, color=BASELINE, lw=1, ls="--")
     ax.set_xlabel("time ratio aishell / baseline, same run (log); black tick = target; "
                   "red = misses its target")
@@ -96,11 +99,11 @@ def launch_plot(rows: dict[str, dict[str, Any]], out: Path) -> None:
     if r is None:
         return
     steps = [("python start", r["python_start"], "#b7c9e2"),
-             ("aishell before the engine CLI\n(config, images, env check, create)",
+             ("aishell before the engine CLI\n(imports, argv, config, image check)",
               r["aishell_python"], AISHELL),
              ("engine CLI until exit\n(start/attach, entrypoint, true)", r["aishell_docker_run"],
               "#1b3f6b")]
-    fig, ax = plt.subplots(figsize=(8, 2.6))
+    fig, ax = plt.subplots(figsize=(8, 3.6))
     left = 0.0
     for label, value, color in steps:
         ax.barh(1, value * 1000, left=left * 1000, color=color, height=0.5,
@@ -111,7 +114,7 @@ def launch_plot(rows: dict[str, dict[str, Any]], out: Path) -> None:
     ax.set_yticks([0, 1], ["docker run", "aishell exec"])
     ax.set_xlabel("milliseconds (medians, same run)")
     ax.set_title("Launching `true`: where the time goes")
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=2)
     fig.tight_layout()
     fig.savefig(out / "performance-launch.png", dpi=110)
     plt.close(fig)
