@@ -384,13 +384,21 @@ def _verify(ctx: Any, ns: argparse.Namespace) -> int:
 
     if ns.all and ns.env:
         raise UsageError("pass env ids or --all, not both")
-    if not ns.all and not ns.env:
-        raise AishellError(
-            "verifying this project's env needs its aishell.lock, which this build cannot read yet",
-            hint="`aishell verify --all` checks every env volume; `aishell verify ENV_ID` one",
-        )
+    wanted = list(ns.env)
+    if not ns.all and not wanted:  # this project's env on this machine
+        from aishell.commands.sync import engine_platform  # noqa: PLC0415
+        from aishell.freshness import read_lock  # noqa: PLC0415
+
+        lock = read_lock(ctx.config.lock_path)
+        if lock is None:
+            raise AishellError(f"{ctx.config.lock_path} does not exist: no env to verify",
+                               hint="`aishell verify --all` checks every env volume")
+        platform = engine_platform(ctx)
+        if platform not in lock.env_ids():
+            raise AishellError(f"aishell.lock has no env for {platform}")
+        wanted = [lock.env_ids()[platform]]
     on_env = None if ctx.quiet or ctx.json else (lambda v: render.err(f"verifying {v}…"))
-    report = verify.verify(ctx.engine, ctx.paths, wanted=None if ns.all else ns.env,
+    report = verify.verify(ctx.engine, ctx.paths, wanted=None if ns.all else wanted,
                            on_wait=render.err, on_env=on_env)
     print_report(ctx, report)
     return 0 if report.ok else 1

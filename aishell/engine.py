@@ -170,11 +170,20 @@ class Engine:
 
     def arch(self) -> str:
         """The engine's CPU architecture as a platform suffix (``amd64``, ``arm64``)."""
+        if _socket_path(self.docker_host) is not None and not self.podman_machine():
+            # A local engine runs on this very kernel: no round-trip needed (~10 ms).
+            return _platform_arch(os.uname().machine)
         status, version = self._get("/version", timeout=5.0)
         if status != 200 or not isinstance(version, dict):
             raise EngineUnavailable(f"the engine answered /version with HTTP {status}",
                                     hint=START_HINT)
         return _platform_arch(str(version.get("Arch", "?")))
+
+    def podman_machine(self) -> bool:
+        """Whether the socket leads into a VM (podman machine, Docker Desktop), whose
+        architecture may differ from this host's."""
+        sock = _socket_path(self.docker_host) or ""
+        return "/.docker/desktop/" in sock or "/podman/machine/" in sock
 
     def create_sandbox(self, req: ContainerRequest, environ: Mapping[str, str]) -> str:
         """Create (not start) the container ``req`` describes through the API; its id.
@@ -190,21 +199,12 @@ class Engine:
         query = f"?name={quote(req.name)}" if req.name else ""
         status, data = self._request("POST", f"/containers/create{query}",
                                      payload=create_body(req, environ))
-        if status == 201 and isinstance(data, dict):
-            return str(data["Id"])
-        message = data.get("message") if isinstance(data, dict) else data
-        what = f"creating the sandbox {req.name or ''} from {req.image}: {message}"
-        if status == 404:
-            raise EngineNotFound(what)
-        if status == 409:
-            raise EngineConflict(what)
-        raise EngineError(what)
+        _check_status(status, data, f"creating the sandbox {req.name or ''} from {req.image}")
+        return str(data["Id"])
 
     def start_container(self, ref: str) -> None:
         status, data = self._request("POST", f"/containers/{quote(ref, safe='')}/start")
-        if status not in (204, 304):
-            message = data.get("message") if isinstance(data, dict) else data
-            raise EngineError(f"starting {ref}: {message}")
+        _check_status(status, data, f"starting {ref}")
 
     def info(self) -> EngineInfo:
         """Engine version, API version, rootless/podman. Raises EngineUnavailable."""
@@ -708,9 +708,6 @@ def _check_status(status: int, data: object, what: str) -> None:
     if status == 409:
         raise EngineConflict(text)
     raise EngineError(text)
-
-
-    # -- volumes ------------------------------------------------------------------
 
 
 def _translate(exc: Any, what: str) -> EngineError:

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-ENV_ID_KEYS = frozenset({"env_id", "env-id"})
 SRI_ALGORITHMS = ("sha512", "sha384", "sha256", "sha1")
 
 
@@ -43,20 +42,19 @@ def _walk(value: Any) -> Iterator[tuple[str, Any]]:
 
 def env_ids_of(data: bytes) -> set[str]:
     """The env ids a lock's bytes name (see :func:`lock_env_ids`)."""
-    doc = _parse(data)
-    ids = {v for k, v in _walk(doc) if k in ENV_ID_KEYS and isinstance(v, str)}
     # The lock format (lock/README.md): one table per platform, `[env."linux/amd64"] id = "…"`.
-    env = doc.get("env")
-    if isinstance(env, dict):
-        ids.update(t["id"] for t in env.values() if isinstance(t, dict) and isinstance(t.get("id"), str))
-    return {i for i in ids if i}
+    env = _parse(data).get("env")
+    if not isinstance(env, dict):
+        return set()
+    return {t["id"] for t in env.values() if isinstance(t, dict) and isinstance(t.get("id"), str)
+            and t["id"]}
 
 
 def lock_env_ids(lock_path: Path) -> set[str]:
     """Every env id the lock at ``lock_path`` references, for every platform.
 
-    Follows lock/README.md: ``[env.<platform>] id``; for robustness it also takes the
-    value of any key named ``env_id``/``env-id`` anywhere in the document.
+    Follows lock/README.md: ``[env.<platform>] id``. Only TOML is required, not a lock
+    that passes every check: gc must still see what a damaged lock references.
 
     Raises:
         FileNotFoundError: there is no lock at ``lock_path``.

@@ -2,7 +2,7 @@
 
 Every object a test makes carries ``dev.aishell.test-gc=<uuid of that test>``; gc runs in
 the tests are confined to that label (``label_filter``), so they never consider — let
-alone remove — another test's or another engineer's objects, and teardown removes
+alone remove — another test's objects or anything else on the engine, and teardown removes
 exactly what the test made.
 """
 

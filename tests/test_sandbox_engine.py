@@ -220,3 +220,24 @@ def test_non_root_user_owns_what_the_sandbox_creates(foundation_tag, non_root_ru
             assert (st.st_uid, st.st_gid) == (user.pw_uid, user.pw_gid)
     finally:
         shutil.rmtree(project, ignore_errors=True)
+
+
+def test_check_reports_the_lock_and_env(foundation_tag, tmp_path):
+    import shutil as _shutil
+
+    from tests.test_lock_live import MANIFEST
+
+    repo = Path(__file__).resolve().parents[1]
+    (tmp_path / "aishell.toml").write_text(MANIFEST)
+    _shutil.copy(repo / "aishell.lock.example", tmp_path / "aishell.lock")
+    r = run_aishell("check", cwd=tmp_path, env={"NO_COLOR": "1"})
+    assert "✓ lock" in r.stdout and "is fresh" in r.stdout
+    assert "· env" in r.stdout or "✓ env" in r.stdout
+    (tmp_path / "aishell.toml").write_text(MANIFEST.replace('"1.18.18"', '"1.18.17"'))
+    r = run_aishell("check", cwd=tmp_path, env={"NO_COLOR": "1"})
+    assert r.returncode == 0
+    assert "! lock" in r.stdout and "requested '1.18.18' -> '1.18.17'" in r.stdout
+    (tmp_path / "aishell.lock").write_text("<<<<<<< HEAD\n")
+    r = run_aishell("check", cwd=tmp_path, env={"NO_COLOR": "1"})
+    assert r.returncode == 1
+    assert "✗ lock" in r.stdout and "merge-conflict" in r.stdout

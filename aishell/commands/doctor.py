@@ -64,6 +64,7 @@ def check(ctx: Context) -> list[Finding]:
                                f"{foundation.tag} not built yet (built on first use)"))
         else:
             out.append(Finding("ok", "foundation image", f"{foundation.tag} ({str(image['Id'])[:19]})"))
+        out += _project_findings(ctx, info.arch)
     bundle = certs.find_bundle(ctx.config.table("settings").get("ca_bundle"))
     if bundle:
         out.append(Finding("ok", "CA bundle", f"{bundle} (mounted into containers)"))
@@ -78,6 +79,34 @@ def check(ctx: Context) -> list[Finding]:
         else:
             out.append(Finding("fail", f"{label} directory", f"{path} is not writable",
                                "fix its permissions or set AISHELL_HOME"))
+    return out
+
+
+def _project_findings(ctx: Context, arch: str) -> list[Finding]:
+    """The project's lock (fresh?) and its env on this machine (complete?)."""
+    from aishell import envstore  # noqa: PLC0415
+    from aishell.commands.lock import lock  # noqa: PLC0415
+
+    if ctx.config.manifest is None:
+        return [Finding("info", "project", f"{ctx.project} has no aishell.toml "
+                        "(`aishell init` or `aishell add claude` starts one)")]
+    try:
+        state = lock(ctx, check=True)
+    except AishellError as exc:
+        return [Finding("fail", "lock", exc.message, exc.hint)]
+    if state.status != "fresh":
+        return [Finding("warn", "lock", f"aishell.lock is {state.status}: {'; '.join(state.reasons)}",
+                        "run `aishell lock` (launches do it for you)")]
+    out = [Finding("ok", "lock", f"{state.path} is fresh")]
+    env_id = state.env_ids.get(f"linux/{arch}")
+    if env_id is None:
+        out.append(Finding("warn", "env", f"the lock does not cover linux/{arch}",
+                           f'add "linux/{arch}" to [settings] platforms'))
+    elif envstore.is_complete(ctx.engine, env_id) is None:
+        out.append(Finding("info", "env", f"{envstore.volume_name(env_id)} not built yet "
+                           "(`aishell sync`, or built on first use)"))
+    else:
+        out.append(Finding("ok", "env", f"{envstore.volume_name(env_id)} is complete"))
     return out
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from aishell import catalog, certs, process, render, runconfig
 from aishell.catalog import Harness
-from aishell.commands.launch import ensure_image
+from aishell.commands.launch import ensure_images
 from aishell.context import Context
 from aishell.errors import AishellError, EngineConflict, EngineNotFound, UsageError
 from aishell.gitdirs import external_git_dirs
@@ -296,7 +296,8 @@ def prepare(
                                           mounts=opts.volumes, ports=opts.ports):
             if not ctx.quiet:
                 render.warn(warning)
-    image = ensure_image(ctx)
+    # With an env, sync has just recorded the images in the store index: once is enough.
+    image = ensure_images(ctx, record=env_volume is None).tag
     p = plan(ctx, opts, image=image, env_volume=env_volume, user=user, environ=os.environ,
              tty=tty, one_shot=one_shot, command=command)
     if harness is not None and harness.system_files:

@@ -179,7 +179,7 @@ def sync(ctx: Context, *, locked: bool = False, frozen: bool = False, offline: b
             missing_images.append(foundation.tag)
         image = foundation.tag
     else:
-        images = ensure_images(ctx, force=force)
+        images = ensure_images(ctx, force=force, record=lock is None)
         image = images.tag
     env: EnvOutcome | None = None
     downloads = Downloads()
@@ -190,6 +190,7 @@ def sync(ctx: Context, *, locked: bool = False, frozen: bool = False, offline: b
                 f"aishell.lock covers {', '.join(lock.platforms)}, not this engine's {platform}",
                 hint=f'add "{platform}" to [settings] platforms in aishell.toml and run `aishell lock`',
             )
+        _check_base(ctx, lock, platform)
         env_id = lock.env_ids()[platform]
         volume = envstore.volume_name(env_id)
         marker = None if force else envstore.is_complete(ctx.engine, env_id, image=image)
@@ -209,6 +210,22 @@ def sync(ctx: Context, *, locked: bool = False, frozen: bool = False, offline: b
     return SyncResult(str(ctx.project), lock_state, image,
                       images.built if images else (), tuple(missing_images), env, downloads,
                       time.monotonic() - started)
+
+
+def _check_base(ctx: Context, lock: Lock, platform: str) -> None:
+    """Warn when the engine's base image is not the one the lock recorded.
+
+    The env never depends on the foundation (it brings its own Node.js), so this is a
+    warning, not an error: the sandbox's system tools may differ from a teammate's.
+    """
+    locked = lock.base_digests.get(platform)
+    image = ctx.engine.image_inspect(lock.base) if locked else None
+    if not locked or image is None:
+        return
+    have = {str(image.get("Id"))} | {d.split("@", 1)[-1] for d in image.get("RepoDigests") or []}
+    if locked not in have:
+        render.warn(f"the engine's {lock.base} is not the base image aishell.lock recorded "
+                    f"({locked[:19]}); the foundation is built from the one the engine has")
 
 
 def _record(ctx: Context, lock: Lock, images: Images | None) -> None:
