@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import platform
 import sys
-import traceback
 from collections.abc import Callable
 
 from aishell import __version__
@@ -32,11 +29,18 @@ def guard(body: Callable[[], int], *, verbose: bool = False) -> int:
         err(f"aishell crashed: {type(exc).__name__}: {exc}")
         err(f"a bug report was written to {path}" if path else "no bug report could be written")
         if verbose:
+            import traceback  # noqa: PLC0415 - only a crash needs it
+
             traceback.print_exc()
         return 1
 
 
 def _write_report(exc: BaseException) -> str | None:
+    # Imported here: every command loads this module, only a crash needs these.
+    import datetime as dt  # noqa: PLC0415
+    import platform  # noqa: PLC0415
+    import traceback  # noqa: PLC0415
+
     try:
         directory = default_paths().bug_reports
         directory.mkdir(parents=True, exist_ok=True)

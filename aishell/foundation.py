@@ -6,7 +6,6 @@ import os
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from string import Template
 
@@ -42,6 +41,8 @@ def _resource(name: str) -> bytes:
     path = Path(__file__).parent / "resources" / name
     if path.is_file():
         return path.read_bytes()
+    from importlib import resources  # noqa: PLC0415 - zipped installs only (~3 ms to import)
+
     return resources.files("aishell.resources").joinpath(name).read_bytes()
 
 

@@ -13,17 +13,42 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import detection, rows_launch, rows_store
+from bench import detection, gc_store, launch_steps, rows_launch, rows_store, rows_sync
 from bench.context import BenchContext
 from bench.timing import Row
 
 ROWS: dict[str, Callable[[BenchContext], Row]] = {
     "cli": rows_launch.cli_start,
     "launch": rows_launch.launch,
+    "launch-steps": launch_steps.launch_steps_row,
+    "lock-check": rows_sync.lock_check_row,
+    "cold-sync": rows_sync.cold_sync_row,
+    "offline-sync": rows_sync.offline_sync_row,
+    "noop-sync": rows_sync.noop_sync_row,
+    "verify": rows_sync.verify_row,
+    "gc": gc_store.gc_row,
     "detection": detection.detection_row,
+    "sharing": rows_sync.sharing_row,
     "digest-dir": rows_store.digest_directory_row,
     "digest-volume": rows_store.digest_volume_row,
 }
+# Rows that need the real npm registry (the four real harnesses): only with --live.
+LIVE = {"cold-sync", "offline-sync", "noop-sync", "verify", "sharing"}
+
+
+def _sh(*argv: str) -> str:
+    return subprocess.run(list(argv), capture_output=True, text=True, check=False).stdout.strip()
+
+
+def machine() -> dict[str, str]:
+    return {
+        "nproc": _sh("nproc"),
+        "uname": _sh("uname", "-a"),
+        "engine": _sh("docker", "version", "--format",
+                      "{{.Server.Version}} (API {{.Server.APIVersion}})"),
+        "python": platform.python_version(),
+        "summary": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+    }
 
 
 def _fmt(value: float, unit: str) -> str:
@@ -51,34 +76,52 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma list of {', '.join(ROWS)}")
     parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--live-repeat", type=int, default=3,
+                        help="repeats of the rows that install the real harnesses")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--live", action="store_true", help="include rows that use the real registry")
     args = parser.parse_args()
     names = [n for n in args.rows.split(",") if n]
+    if not args.live:
+        skipped = [n for n in names if n in LIVE]
+        if skipped:
+            print(f"skipping {', '.join(skipped)} (they use the real npm registry: --live)",
+                  file=sys.stderr)
+        names = [n for n in names if n not in LIVE]
     unknown = [n for n in names if n not in ROWS]
     if unknown:
         parser.error(f"unknown rows: {', '.join(unknown)}")
     results: list[Row] = []
+    load_start = os.getloadavg()
+    started = dt.datetime.now(dt.UTC)
     with tempfile.TemporaryDirectory(prefix="aishell-bench-") as tmp:
         os.environ.setdefault("AISHELL_HOME", str(Path(tmp) / "home"))
-        ctx = BenchContext(workdir=Path(tmp), repeat=args.repeat, live=args.live)
-        for name in names:
-            print(f"… {name}", file=sys.stderr, flush=True)
-            results.append(ROWS[name](ctx))
+        ctx = BenchContext(workdir=Path(tmp), repeat=args.repeat, live=args.live,
+                           live_repeat=args.live_repeat)
+        try:
+            for name in names:
+                print(f"… {name} (load {os.getloadavg()[0]:.2f})", file=sys.stderr, flush=True)
+                results.append(ROWS[name](ctx))
+                print(render(results[-1:]).splitlines()[2], file=sys.stderr, flush=True)
+        finally:
+            rows_sync.cleanup(ctx)
+    load_end = os.getloadavg()
     print(render(results))
     if args.json:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True, check=False).stdout.strip()
         doc = {
-            "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+            "date": started.isoformat(timespec="seconds"),
+            "seconds": (dt.datetime.now(dt.UTC) - started).total_seconds(),
+            "machine": machine(),
+            "load_average": {"start": load_start, "end": load_end},
             "commit": commit,
             "rows": [
-                {"figure": r.figure, "aishell": r.aishell.as_dict(),
+                {"name": name, "figure": r.figure, "unit": r.unit, "aishell": r.aishell.as_dict(),
                  "baseline": r.baseline.as_dict() if r.baseline else None,
                  "ratio": r.ratio, "added": r.added, "target": r.target, "ok": r.ok,
                  "note": r.note, **r.extra}
-                for r in results
+                for name, r in zip(names, results, strict=True)
             ],
         }
         Path(args.json).write_text(json.dumps(doc, indent=2))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -12,6 +14,11 @@ class BenchContext:
     workdir: Path
     repeat: int
     live: bool
+    live_repeat: int = 3
+    # What one row sets up and later rows reuse (the synced four-harness project, the cold
+    # sync's samples, the warm download cache), and what to remove when the run ends.
+    state: dict[str, Any] = field(default_factory=dict)
+    cleanups: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def aishell(self) -> list[str]:
