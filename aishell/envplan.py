@@ -215,5 +215,6 @@ def install_script(p: EnvPlan, where: Locate) -> str:
                  f'{{ echo "aishell: {h.package} has no bin {b}" >&2; exit 4; }}'),
                 f'ln -sfn ../h/{h.name}/node_modules/.bin/{q(b)} "$T/bin/{b}"',
             ]
-    lines += ['chmod -R a+rX "$T"', "echo 'aishell: install complete'"]
+    # (envstore makes the tree world-readable once every step is done)
+    lines.append("echo 'aishell: install complete'")
     return "\n".join(lines) + "\n"
