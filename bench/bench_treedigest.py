@@ -25,8 +25,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -121,9 +123,12 @@ def main() -> int:
     return 0
 
 
-def engine_rows(tree: Path, expected: str) -> list[tuple[str, float]]:
+@contextmanager
+def volume_copy(tree: Path) -> Iterator[tuple[Any, str, str, str]]:
+    """A labelled volume holding a copy of ``tree`` and a stopped container mounting it
+    read-only at /v: (engine, helper image, volume, container). Both removed on exit."""
     from aishell.engine import Engine
-    from aishell.envstore import compute_digest, helper_image
+    from aishell.envstore import helper_image
     from aishell.request import ContainerRequest, Mount
 
     engine = Engine()
@@ -138,12 +143,23 @@ def engine_rows(tree: Path, expected: str) -> list[tuple[str, float]]:
                     Mount(volume, "/dst", kind="volume", no_copy=True)),
             entrypoint=(), interactive=False))
         assert code == 0, out
-        for via in ("engine", "host"):
-            got = compute_digest(engine, volume, image=image, labels=LABELS, via=via)
-            assert got.digest == expected, f"{via}: the volume must give the tree's digest"
         helper = engine.create_container(ContainerRequest(
             image=image, command=("true",), labels=LABELS, entrypoint=(), interactive=False,
             mounts=(Mount(volume, "/v", read_only=True, kind="volume", no_copy=True),)))
+        yield engine, image, volume, helper
+    finally:
+        if helper:
+            engine.remove_container(helper, force=True)
+        engine.remove_volume(volume)
+
+
+def engine_rows(tree: Path, expected: str) -> list[tuple[str, float]]:
+    from aishell.envstore import compute_digest
+
+    with volume_copy(tree) as (engine, image, volume, helper):
+        for via in ("engine", "host"):
+            got = compute_digest(engine, volume, image=image, labels=LABELS, via=via)
+            assert got.digest == expected, f"{via}: the volume must give the tree's digest"
         cli = engine.cli
         return [
             ("engine: docker cp | cat (read only)",
@@ -157,10 +173,6 @@ def engine_rows(tree: Path, expected: str) -> list[tuple[str, float]]:
              best(lambda: compute_digest(engine, volume, image=image, labels=LABELS,
                                          via="host"))),
         ]
-    finally:
-        if helper:
-            engine.remove_container(helper, force=True)
-        engine.remove_volume(volume)
 
 
 if __name__ == "__main__":

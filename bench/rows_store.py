@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 
-from bench.bench_treedigest import LABELS, build_tree, sh
+from bench.bench_treedigest import LABELS, build_tree, sh, volume_copy
 from bench.context import BenchContext
 from bench.timing import Row, alternate, time_call
 
@@ -40,26 +39,9 @@ def digest_directory_row(ctx: BenchContext) -> Row:
 
 
 def digest_volume_row(ctx: BenchContext) -> Row:
-    from aishell.engine import Engine
-    from aishell.envstore import compute_digest, helper_image
-    from aishell.request import ContainerRequest, Mount
+    from aishell.envstore import compute_digest
 
-    tree = _tree(ctx)
-    engine = Engine()
-    image = helper_image(engine)
-    volume = f"aishell-bench-{secrets.token_hex(4)}"
-    engine.create_volume(volume, LABELS)
-    helper = None
-    try:
-        code, out = engine.run_to_completion(ContainerRequest(
-            image=image, command=("sh", "-c", "cp -a /src/. /dst/"), labels=LABELS,
-            mounts=(Mount(str(tree), "/src", read_only=True),
-                    Mount(volume, "/dst", kind="volume", no_copy=True)),
-            entrypoint=(), interactive=False))
-        assert code == 0, out
-        helper = engine.create_container(ContainerRequest(
-            image=image, command=("true",), labels=LABELS, entrypoint=(), interactive=False,
-            mounts=(Mount(volume, "/v", read_only=True, kind="volume", no_copy=True),)))
+    with volume_copy(_tree(ctx)) as (engine, image, volume, helper):
         result = compute_digest(engine, volume, image=image, labels=LABELS, via="engine")
         a, b = alternate(
             lambda: time_call(lambda: compute_digest(engine, volume, image=image, labels=LABELS,
@@ -67,10 +49,6 @@ def digest_volume_row(ctx: BenchContext) -> Row:
             lambda: time_call(lambda: sh(f"{engine.cli} cp {helper}:/v - | sha256sum")),
             ctx.repeat,
         )
-    finally:
-        if helper:
-            engine.remove_container(helper, force=True)
-        engine.remove_volume(volume)
     mb = result.bytes / 1e6
     return Row("tree digest of an env volume via the engine's tar stream vs "
                "`docker cp` into sha256sum", a, b, "faster than sha256sum", a.median < b.median,
