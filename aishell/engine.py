@@ -721,13 +721,14 @@ def _translate(exc: Any, what: str) -> EngineError:
     return EngineError(message)
 
 
-def create_body(req: ContainerRequest, environ: Mapping[str, str]) -> dict[str, Any]:
-    """The Docker API ``POST /containers/create`` body for ``req`` (pure), as the engine
-    CLI would send it for ``docker create`` with the same arguments."""
-    if req.extra_args:
-        raise ValueError("engine CLI arguments (docker_args) need the engine CLI")
+def _api_env(req: ContainerRequest, environ: Mapping[str, str]) -> dict[str, str]:
+    """Every variable with its value; names passed through take the host's (when set)."""
     env = {n: environ[n] for n in req.env_passthrough if n in environ}
     env.update(req.env)
+    return env
+
+
+def _api_mounts(req: ContainerRequest) -> list[dict[str, Any]]:
     mounts: list[dict[str, Any]] = []
     for m in req.mounts:
         mount: dict[str, Any] = {"Type": m.kind, "Source": m.source, "Target": m.target,
@@ -735,7 +736,17 @@ def create_body(req: ContainerRequest, environ: Mapping[str, str]) -> dict[str, 
         if m.kind == "volume" and m.no_copy:
             mount["VolumeOptions"] = {"NoCopy": True}
         mounts.append(mount)
-    host: dict[str, Any] = {"Mounts": mounts, "Init": req.init, "AutoRemove": req.remove}
+    return mounts
+
+
+def create_body(req: ContainerRequest, environ: Mapping[str, str]) -> dict[str, Any]:
+    """The Docker API ``POST /containers/create`` body for ``req`` (pure), as the engine
+    CLI would send it for ``docker create`` with the same arguments."""
+    if req.extra_args:
+        raise ValueError("engine CLI arguments (docker_args) need the engine CLI")
+    env = _api_env(req, environ)
+    host: dict[str, Any] = {"Mounts": _api_mounts(req), "Init": req.init,
+                            "AutoRemove": req.remove}
     if req.network:
         host["NetworkMode"] = req.network
     if req.security_opts:
@@ -780,16 +791,8 @@ def create_params(req: ContainerRequest, environ: Mapping[str, str]) -> dict[str
                                             ("tty", req.tty), ("detach", req.detach)) if value]
     if unsupported:
         raise ValueError(f"one-off containers do not support {', '.join(unsupported)}")
-    env = {n: environ[n] for n in req.env_passthrough if n in environ}
-    env.update(req.env)
-    mounts: list[dict[str, Any]] = []
-    for m in req.mounts:
-        mount: dict[str, Any] = {"Target": m.target, "Source": m.source,
-                                 "Type": m.kind, "ReadOnly": m.read_only}
-        if m.kind == "volume" and m.no_copy:
-            mount["VolumeOptions"] = {"NoCopy": True}
-        mounts.append(mount)
-    host_config: dict[str, Any] = {"Mounts": mounts, "Init": req.init}
+    env = _api_env(req, environ)
+    host_config: dict[str, Any] = {"Mounts": _api_mounts(req), "Init": req.init}
     if req.network:
         host_config["NetworkMode"] = req.network
     if req.security_opts:
