@@ -288,7 +288,9 @@ def record_use(
         keep: how many generations to keep (default: ``[store] keep_generations``).
         now: the time to record (tests).
     """
-    when = now or now_utc()
+    # Uses are recorded to the minute (see indexfile.iso_now): a re-launch within the
+    # minute changes nothing, so it writes nothing.
+    when = now or now_utc().replace(second=0, microsecond=0)
     keep = store_settings(paths).keep_generations if keep is None else keep
     digest = save_lock_copy(paths, lock_bytes) if lock_bytes is not None else None
     key = indexfile.project_key(project)

@@ -35,8 +35,12 @@ def index_path(paths: Paths) -> Path:
 
 
 def iso_now() -> str:
-    """The current UTC time as ISO 8601 (what ``datetime.fromisoformat`` reads back)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    """The current UTC minute as ISO 8601 (what ``datetime.fromisoformat`` reads back).
+
+    Minutes are precise enough for "last used" (gc's grace period is an hour), and they
+    let repeated launches within a minute leave the index untouched (see update_doc).
+    """
+    return time.strftime("%Y-%m-%dT%H:%M:00+00:00", time.gmtime())
 
 
 def project_key(project: Path) -> str:
@@ -112,9 +116,13 @@ def update_doc(paths: Paths, change: Callable[[dict[str, Any]], dict[str, Any]])
     fd = os.open(str(index_path(paths)) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        path = index_path(paths)
+        before = path.read_bytes() if path.exists() else b""
         doc = change(read_doc(paths))
         doc["version"] = VERSION
-        write_atomic(index_path(paths), json.dumps(doc, indent=1, sort_keys=True).encode() + b"\n")
+        after = json.dumps(doc, indent=1, sort_keys=True).encode() + b"\n"
+        if after != before:  # a launch that changes nothing costs no write (and no fsync)
+            write_atomic(path, after)
         return doc
     finally:
         os.close(fd)
