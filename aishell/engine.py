@@ -702,23 +702,22 @@ def _check_status(status: int, data: object, what: str) -> None:
     message = data.get("message", data) if isinstance(data, dict) else data
     if isinstance(message, bytes):
         message = message.decode("utf-8", "replace")
-    text = f"{what}: {str(message).strip() or f'HTTP {status}'}"
-    if status == 404:
-        raise EngineNotFound(text)
-    if status == 409:
-        raise EngineConflict(text)
-    raise EngineError(text)
+    raise _typed(status, f"{what}: {str(message).strip() or f'HTTP {status}'}")
 
 
 def _translate(exc: Any, what: str) -> EngineError:
     status = getattr(getattr(exc, "response", None), "status_code", None)
     explanation = getattr(exc, "explanation", None) or str(exc)
-    message = f"{what}: {explanation}"
+    return _typed(status, f"{what}: {explanation}")
+
+
+def _typed(status: int | None, text: str) -> EngineError:
+    """The typed error for an engine answer: 404 not found, 409 conflict, else generic."""
     if status == 404:
-        return EngineNotFound(message)
+        return EngineNotFound(text)
     if status == 409:
-        return EngineConflict(message)
-    return EngineError(message)
+        return EngineConflict(text)
+    return EngineError(text)
 
 
 def _api_env(req: ContainerRequest, environ: Mapping[str, str]) -> dict[str, str]:
