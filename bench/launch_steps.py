@@ -15,7 +15,6 @@ and is compared with `docker run --rm --init --user UID:GID` of the same image a
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import statistics
@@ -24,16 +23,12 @@ import sys
 import time
 
 from bench.context import BenchContext
+from bench.rows_launch import launch_project
 from bench.timing import Row, Stats, bench_env, time_command
 
 
 def launch_steps_row(ctx: BenchContext) -> Row:
-    project = ctx.workdir / "launch project"
-    project.mkdir(exist_ok=True)
-    subprocess.run([*ctx.aishell, "build", "-q"], cwd=project, check=True)
-    info = subprocess.run([*ctx.aishell, "info", "--json"], cwd=project, check=True,
-                          capture_output=True, text=True).stdout
-    image = json.loads(info)["foundation_tag"]
+    project, image = launch_project(ctx)
     real = shutil.which("docker")
     assert real is not None
     wrap = ctx.workdir / "docker-wrapper"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from bench.context import BenchContext
 from bench.timing import Row, alternate, time_command
@@ -21,15 +23,18 @@ def cli_start(ctx: BenchContext) -> Row:
                "≤ 40 ms added", added <= 0.040)
 
 
-def launch(ctx: BenchContext) -> Row:
+def launch_project(ctx: BenchContext) -> tuple[Path, str]:
+    """A project without harnesses, and the foundation image its sandboxes run (built)."""
     project = ctx.workdir / "launch project"
     project.mkdir(exist_ok=True)
     subprocess.run([*ctx.aishell, "build", "-q"], cwd=project, check=True)
-    tag = subprocess.run([*ctx.aishell, "info", "--json"], cwd=project, check=True,
-                         capture_output=True, text=True).stdout
-    import json
+    info = subprocess.run([*ctx.aishell, "info", "--json"], cwd=project, check=True,
+                          capture_output=True, text=True).stdout
+    return project, json.loads(info)["foundation_tag"]
 
-    image = json.loads(tag)["foundation_tag"]
+
+def launch(ctx: BenchContext) -> Row:
+    project, image = launch_project(ctx)
     uid, gid = os.getuid(), os.getgid()
     plain = ["docker", "run", "--rm", "--init", "--user", f"{uid}:{gid}",
              "--mount", f"type=bind,source={project},target={project}", "--workdir", str(project),
