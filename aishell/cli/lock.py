@@ -43,18 +43,23 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def dispatch(ctx: Any, ns: argparse.Namespace) -> int:
     from aishell.lock import locking as cmd  # noqa: PLC0415
+    from aishell.store.images import ensure_image  # noqa: PLC0415
 
     status = _status(ctx)
+
+    def image() -> str:
+        return ensure_image(ctx)
+
     if ns.command == "lock":
         result = cmd.lock(ctx, check=ns.check, upgrade=ns.upgrade,
                           upgrade_packages=ns.upgrade_package, dry_run=ns.dry_run,
-                          on_status=status)
+                          on_status=status, image=image)
         print_lock(ctx, result)
         return result.exit_code
     if ns.command in ("add", "remove"):
         fn = cmd.add if ns.command == "add" else cmd.remove
         edit = fn(ctx, ns.specs if ns.command == "add" else ns.names, relock=not ns.no_lock,
-                  on_status=status)
+                  on_status=status, image=image)
         if not ctx.quiet:
             verb = "added" if ns.command == "add" else "removed"
             render.err(f"{verb} {', '.join(edit.names)} in {edit.manifest}")

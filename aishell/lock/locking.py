@@ -76,18 +76,26 @@ def changes(old: Lock | None, new: Lock) -> tuple[Change, ...]:
     )
 
 
-def _environment(ctx: Context, manifest: Manifest, on_status: Callable[[str], None]) -> Any:
+# The image npm resolves in (the foundation's tag, built when missing). The store builds
+# images, so the caller hands this stage a function that returns one.
+ImageFn = Callable[[], str]
+
+
+def _environment(ctx: Context, manifest: Manifest, on_status: Callable[[str], None],
+                 image: ImageFn | None) -> Any:
     # Imported here: `lock --check` and a fresh re-lock never need the resolver's imports.
     from aishell.lock.registry import Registry, registry_url  # noqa: PLC0415
     from aishell.lock.resolver import Environment  # noqa: PLC0415
-    from aishell.store.images import ensure_image  # noqa: PLC0415
+
+    if image is None:
+        raise ValueError("resolving runs npm in a container: the caller must pass `image`")
 
     bundle = certs.find_bundle(ctx.config.table("settings").get("ca_bundle"))
     return Environment(
         registry=Registry(registry_url(manifest.registry), ca_bundle=bundle),
         cache=ctx.paths.cache,
         engine=lambda: ctx.engine,
-        image=lambda: ensure_image(ctx),
+        image=image,
         ca_bundle=bundle,
         on_status=on_status,
     )
@@ -95,7 +103,8 @@ def _environment(ctx: Context, manifest: Manifest, on_status: Callable[[str], No
 
 def lock(ctx: Context, *, check: bool = False, upgrade: bool = False,
          upgrade_packages: Sequence[str] = (), dry_run: bool = False,
-         on_status: Callable[[str], None] = lambda _m: None) -> LockResult:
+         on_status: Callable[[str], None] = lambda _m: None,
+         image: ImageFn | None = None) -> LockResult:
     started = time.monotonic()
     manifest = manifest_of(ctx)
     path = ctx.config.lock_path
@@ -113,7 +122,7 @@ def lock(ctx: Context, *, check: bool = False, upgrade: bool = False,
     else:
         from aishell.lock.resolver import Options, resolve  # noqa: PLC0415
 
-        env = _environment(ctx, manifest, on_status)
+        env = _environment(ctx, manifest, on_status, image)
         new = resolve(manifest, previous, env, Options(upgrade=upgrade, upgrade_packages=wanted))
         requests = env.registry.requests
     moved = changes(previous, new)
@@ -140,7 +149,7 @@ class EditResult:
 
 
 def _transaction(ctx: Context, new_text: str, *, relock: bool,
-                 on_status: Callable[[str], None]) -> LockResult | None:
+                 on_status: Callable[[str], None], image: ImageFn | None = None) -> LockResult | None:
     """Write the manifest, re-lock; on failure put the old manifest back (uv add does too)."""
     path = ctx.project / config.MANIFEST
     old_text = path.read_text(encoding="utf-8") if path.exists() else None
@@ -149,7 +158,7 @@ def _transaction(ctx: Context, new_text: str, *, relock: bool,
                     color=ctx.color, json=ctx.json)
     try:
         manifest_of(fresh)  # validate before anything else
-        return lock(fresh, on_status=on_status) if relock else None
+        return lock(fresh, on_status=on_status, image=image) if relock else None
     except BaseException:
         if old_text is None:
             path.unlink()
@@ -159,7 +168,8 @@ def _transaction(ctx: Context, new_text: str, *, relock: bool,
 
 
 def add(ctx: Context, specs: Sequence[str], *, relock: bool = True,
-        on_status: Callable[[str], None] = lambda _m: None) -> EditResult:
+        on_status: Callable[[str], None] = lambda _m: None,
+        image: ImageFn | None = None) -> EditResult:
     from aishell.lock import edit as manifest_edit  # noqa: PLC0415
 
     if not specs:
@@ -168,12 +178,13 @@ def add(ctx: Context, specs: Sequence[str], *, relock: bool = True,
     path = ctx.project / config.MANIFEST
     text = path.read_text(encoding="utf-8") if path.exists() else manifest_edit.starter([])
     result = _transaction(ctx, manifest_edit.add(text, additions), relock=relock,
-                          on_status=on_status)
+                          on_status=on_status, image=image)
     return EditResult(path, tuple(a.name for a in additions), result)
 
 
 def remove(ctx: Context, names: Sequence[str], *, relock: bool = True,
-           on_status: Callable[[str], None] = lambda _m: None) -> EditResult:
+           on_status: Callable[[str], None] = lambda _m: None,
+        image: ImageFn | None = None) -> EditResult:
     from aishell.lock import edit as manifest_edit  # noqa: PLC0415
 
     path = ctx.project / config.MANIFEST
@@ -183,7 +194,7 @@ def remove(ctx: Context, names: Sequence[str], *, relock: bool = True,
         raise UsageError("nothing to remove", hint="aishell remove NAME…")
     text = manifest_edit.remove(path.read_text(encoding="utf-8"), list(names))
     return EditResult(path, tuple(names), _transaction(ctx, text, relock=relock,
-                                                       on_status=on_status))
+                                                       on_status=on_status, image=image))
 
 
 def init(ctx: Context, harnesses: Sequence[str]) -> EditResult:

@@ -18,9 +18,9 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 from aishell import certs, process
-from aishell.engine import Engine
 from aishell.errors import AishellError, ProcessError
 from aishell.lock import semver
 from aishell.lock.foundation import PROXY_VARS, Foundation
@@ -41,13 +41,29 @@ class Options:
     upgrade_packages: Mapping[str, str | None] = field(default_factory=dict)  # name -> version
 
 
+class EngineInfoView(Protocol):
+    @property
+    def arch(self) -> str: ...
+
+
+class EngineView(Protocol):
+    """What resolution needs of the engine it is handed (an :class:`aishell.engine.Engine`)."""
+
+    @property
+    def cli(self) -> str: ...
+
+    def info(self) -> EngineInfoView: ...
+
+    def image_inspect(self, ref: str) -> dict[str, Any] | None: ...
+
+
 @dataclass
 class Environment:
     """Everything resolution needs from outside: registry, cache, engine, image, CA bundle."""
 
     registry: Registry
     cache: Path
-    engine: Callable[[], Engine]  # lazily: a fresh lock never touches the engine
+    engine: Callable[[], EngineView]  # lazily: a fresh lock never touches the engine
     image: Callable[[], str]  # the foundation image tag (built when missing)
     ca_bundle: Path | None = None
     on_status: Callable[[str], None] = lambda _msg: None
@@ -161,7 +177,7 @@ def resolve(manifest: Manifest, previous: Lock | None, env: Environment,
     )
 
 
-def _base_digests(engine: Engine, base: str) -> dict[str, str]:
+def _base_digests(engine: EngineView, base: str) -> dict[str, str]:
     """{platform: digest} for the base image the engine has (its local id without a digest)."""
     image = engine.image_inspect(base)
     if image is None:

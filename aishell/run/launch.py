@@ -402,3 +402,8 @@ def exec_command(ctx: Context, command: Sequence[str]) -> int:
     result = _launch(ctx, RunOptions(), one_shot=True, command=command)
     assert isinstance(result, int)
     return result
+
+
+def sandbox_request(ctx: Context, command: Sequence[str], *, tty: bool) -> ContainerRequest:
+    """The request of a one-off sandbox running ``command`` (config applied, no name)."""
+    return prepare(ctx, RunOptions(), tty=tty, one_shot=True, command=command).request

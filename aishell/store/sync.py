@@ -21,11 +21,11 @@ from aishell.lock.manifest import from_config
 from aishell.project.context import Context
 from aishell.request import Mount
 from aishell.store import envs as envstore
-from aishell.store.images import Images, ensure_images, foundation_for
+from aishell.store.images import Images, ensure_image, ensure_images, foundation_for
 
 if TYPE_CHECKING:  # building an env needs these; a no-op sync must not pay for them
+    from aishell.lock.cache import DownloadCache
     from aishell.store import plan as envplan
-    from aishell.store.cache import DownloadCache
 
 INSTALL_TIMEOUT = 1800.0
 DOWNLOAD_THREADS = 8
@@ -95,7 +95,7 @@ def current_lock(ctx: Context, *, locked: bool, frozen: bool, offline: bool, che
     from aishell.lock.locking import lock as relock  # noqa: PLC0415 - resolver imports
 
     on_status("locking: " + "; ".join(reasons))
-    relock(ctx, on_status=on_status)
+    relock(ctx, on_status=on_status, image=lambda: ensure_image(ctx))
     return read_lock(path), "relocked"
 
 
@@ -104,7 +104,7 @@ def _fetch_all(ctx: Context, plan: envplan.EnvPlan, *, offline: bool,
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
 
     from aishell import certs  # noqa: PLC0415
-    from aishell.store.cache import DownloadCache  # noqa: PLC0415
+    from aishell.lock.cache import DownloadCache  # noqa: PLC0415
 
     bundle = certs.find_bundle(ctx.config.table("settings").get("ca_bundle"))
     cache = DownloadCache(ctx.paths.downloads, ca_bundle=bundle)
