@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aishell.errors import ConfigError
-from aishell.project.config import LEGACY_PROJECT_FILES, Source
+from aishell.project.source import LEGACY_PROJECT_FILES, Source
 
 if TYPE_CHECKING:
     import yaml
