@@ -277,7 +277,7 @@ def test_manifest_harness_is_a_shortcut_too(tmp_path):
 
 def test_parsed_run_options_reach_run_options(tmp_path, monkeypatch):
     seen = {}
-    monkeypatch.setattr(cli, "_launch", lambda ctx, opts: seen.setdefault("o", opts) and 0)
+    monkeypatch.setattr("aishell.cli.run._launch", lambda ctx, opts: seen.setdefault("o", opts) and 0)
     assert cli.main(["--project", str(project_with(tmp_path)), "-d", "--name", "n", "-e", "A",
                      "-p", "1:2", "codex", "--name", "inner"]) == 0
     opts = seen["o"]
