@@ -75,7 +75,7 @@ def dispatch(ctx: Context, ns: argparse.Namespace, routed: Routed) -> int:
     command = ns.command or "shell"
     if command == "shell":
         if ns.command is None:  # bare `aishell`
-            from aishell.run.launch import RunOptions  # noqa: PLC0415
+            from aishell.run.plan import RunOptions  # noqa: PLC0415
 
             return _launch(ctx, RunOptions())
         return _launch(ctx, _run_options_of(ns, Routed([])))
@@ -100,7 +100,7 @@ def _after_dashes(words: Sequence[str]) -> list[str]:
 
 
 def _run_options_of(ns: argparse.Namespace, routed: Routed) -> Any:
-    from aishell.run.launch import RunOptions  # noqa: PLC0415
+    from aishell.run.plan import RunOptions  # noqa: PLC0415
 
     return RunOptions(
         harness=routed.harness, args=tuple(routed.harness_args), name=ns.name,
