@@ -382,7 +382,7 @@ def test_a_symlinked_marker_is_no_marker(engine, env_id, foundation_tag, tmp_pat
 
 def test_populate_waits_while_gc_holds_the_store(engine, env_id, foundation_tag):
     code = (
-        "import time; from aishell import storelock; from aishell.paths import default_paths\n"
+        "import time; from aishell.store import storelock; from aishell.paths import default_paths\n"
         "with storelock.exclusive(default_paths()):\n"
         "    print('held', flush=True); time.sleep(1.5)"
     )
