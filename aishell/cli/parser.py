@@ -12,9 +12,6 @@ from typing import Any
 
 from aishell import __version__
 
-# Options of aishell (global and `run`) that take a value, so the harness name is found
-# by skipping them; `--opt=value` and `-eNAME` forms are a single word anyway.
-VALUE_OPTIONS = frozenset({"--project", "--name", "-e", "--env", "--volume", "-p", "--publish"})
 # Every command, and the module of aishell.cli that dispatches it.
 GROUPS = {
     "shell": "run", "run": "run", "exec": "run", "attach": "run", "ps": "run", "stop": "run",
@@ -75,6 +72,11 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
                         metavar="[IP:]HOST:CONT[/proto]", help="publish a port (repeatable)")
     parser.add_argument("--unsafe", action="store_true",
                         help="skip the sensitive-file check before launch")
+    _lock_options(parser)
+
+
+def _lock_options(parser: argparse.ArgumentParser) -> None:
+    """How a launch treats aishell.lock (run, shell, exec alike)."""
     parser.add_argument("--locked", action="store_true",
                         help="fail if aishell.lock is out of date (no implicit lock)")
     parser.add_argument("--frozen", action="store_true",
@@ -103,6 +105,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     _run_options(p)
     p = sub.add_parser("exec", parents=[common], help="run one command in a fresh sandbox",
                        usage="aishell exec [options] [--] COMMAND [ARGS...]")
+    _lock_options(p)
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="the command and its arguments")
     p = sub.add_parser("attach", parents=[common], help="join a running sandbox",
                        usage="aishell attach [options] NAME [-- COMMAND...]")

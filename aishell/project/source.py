@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aishell import inputs
 from aishell.errors import ConfigError
 
 MANIFEST = "aishell.toml"
@@ -144,6 +145,7 @@ class Source:
 
 def read_toml(path: Path) -> Source:
     """Parse ``path``; a syntax error becomes a ConfigError with its line."""
+    inputs.note(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
