@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import marshal
 import os
+from pathlib import Path
 
 import pytest
 
@@ -69,10 +70,9 @@ def test_a_plan_whose_input_changed_falls_through(tmp_path, monkeypatch, private
     entry = {"format": fast.FORMAT, "inputs": [[str(watched), inputs.signature(str(watched))]],
              "images": [], "mode": "cli", "argv": ["/nonexistent/docker"], "process_env": {},
              "said": [], "record": None}
-    path = fast.plan_path(os.environ, fast.key(ARGV, os.environ, str(tmp_path)))
-    os.makedirs(os.path.dirname(path))
-    with open(path, "wb") as fh:
-        fh.write(marshal.dumps(entry))
+    path = Path(fast.plan_path(os.environ, fast.key(ARGV, os.environ, str(tmp_path))))
+    path.parent.mkdir(parents=True)
+    path.write_bytes(marshal.dumps(entry))
     watched.write_text("[run]\nenv = { A = '1' }\n")
     assert fast.launch(ARGV) is None  # never reaches the (missing) engine CLI
 
