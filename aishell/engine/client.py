@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +58,8 @@ class Client:
 
     @property
     def cli(self) -> str:
+        import shutil  # noqa: PLC0415 - only launches and builds need the engine CLI
+
         if self._cli is None:
             self._cli = "docker" if shutil.which("docker") else (
                 "podman" if shutil.which("podman") else "docker"

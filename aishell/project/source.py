@@ -8,7 +8,6 @@ ranges) are checked there, using :meth:`Source.line_of` for the location.
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from collections.abc import Callable
@@ -171,6 +170,8 @@ def read_toml(path: Path) -> Source:
 
 
 def _nearest(word: str, options: list[str]) -> str | None:
+    import difflib  # noqa: PLC0415 - only on this path (keeps lock --check lean)
+
     found = difflib.get_close_matches(word, options, n=1, cutoff=0.5)
     return found[0] if found else None
 
