@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 # by skipping them; `--opt=value` and `-eNAME` forms are a single word anyway.
 VALUE_OPTIONS = frozenset({"--project", "--name", "-e", "--env", "--volume", "-p", "--publish"})
 # First words whose launch may have a cached plan (:mod:`aishell.run.fast`).
-LAUNCH_WORDS = frozenset({"exec"})
+LAUNCH_WORDS = frozenset({"exec", "attach"})
 
 
 def split(args: Sequence[str]) -> tuple[list[str], str | None, list[str]]:

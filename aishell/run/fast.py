@@ -129,6 +129,14 @@ def _image_id(sock: str, ref: str) -> str | None:
     return body[7:end].decode() if end > 0 else None
 
 
+def _running(sock: str, name: str, container_id: str) -> bool:
+    """Whether the container ``name`` is still the one recorded, and running. (Inside a
+    JSON string a quote is always escaped, so the state's bytes cannot be faked by one.)"""
+    status, body = wire.unix_request(sock, f"/containers/{_quote(name)}/json", 5.0)
+    return (status == 200 and body.startswith(b'{"Id":"' + container_id.encode() + b'"')
+            and b'"State":{"Status":"running","Running":true' in body)
+
+
 def _env_complete(sock: str, volume: str, env_id: str) -> bool:
     import json  # noqa: PLC0415 - only launches that mount an env pay for it
 
@@ -252,6 +260,8 @@ def launch(argv: Sequence[str]) -> int | None:
         if sock is None:
             return None
         if any(_image_id(sock, ref) != image_id for ref, image_id in entry["images"]):
+            return None
+        if not all(_running(sock, name, cid) for name, cid in entry.get("containers", ())):
             return None
     except (OSError, KeyError, TypeError, ValueError):
         return None

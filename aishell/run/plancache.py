@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import marshal
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,19 @@ def _entry(ctx: Context, p: Plan, noted: dict[str, list[int] | None]) -> dict[st
 
 def save(ctx: Context, p: Plan) -> None:
     """Save ``p`` for the next identical launch (silently skipped when it cannot be)."""
+    _save(ctx, lambda noted: _entry(ctx, p, noted))
+
+
+def save_attach(ctx: Context, container: str, container_id: str, argv: list[str]) -> None:
+    """Save an ``attach``: replayed while that very container is running."""
+    _save(ctx, lambda noted: {
+        "format": fast.FORMAT, "mode": "cli", "argv": argv, "process_env": {}, "said": [],
+        "title": None, "record": None, "images": [], "containers": [[container, container_id]],
+        "inputs": [[path, sig] for path, sig in sorted(noted.items())],
+    })
+
+
+def _save(ctx: Context, make: Callable[[dict[str, list[int] | None]], dict[str, Any] | None]) -> None:
     current = inputs.current()
     if current is None:
         return
@@ -104,7 +118,7 @@ def save(ctx: Context, p: Plan) -> None:
     if inputs.changed(noted):
         return  # something the plan read changed while it was computed
     try:
-        entry = _entry(ctx, p, noted)
+        entry = make(noted)
         if entry is None:
             return
         path = Path(fast.plan_path(os.environ, fast.key(argv, os.environ, str(Path.cwd()))))

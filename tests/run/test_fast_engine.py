@@ -17,6 +17,7 @@ import pytest
 from aishell.run import fast
 from tests.conftest import run_aishell
 from tests.fixtures_lock import write_manifest
+from tests.fixtures_run import run_project_fixture  # noqa: F401 - the `run_project` fixture
 
 pytestmark = pytest.mark.engine
 
@@ -169,3 +170,21 @@ def test_a_replayed_launch_imports_only_what_it_needs(project):
     assert r.stdout.split() == ["aishell", "aishell.cli", "aishell.cli.words", "aishell.engine",
                                 "aishell.engine.wire", "aishell.inputs", "aishell.run",
                                 "aishell.run.fast"]
+
+
+def test_attach_replays_only_while_that_very_sandbox_runs(run_project, private_state):
+    rp = run_project
+    assert rp.aishell("shell", "--detach", "--name", "box").returncode == 0
+    first = rp.aishell("attach", "box", "--", "echo", "in")
+    assert first.returncode == 0 and first.stdout == "in\n", first.stderr
+    saved = plans(private_state)
+    again = rp.aishell("attach", "box", "--", "echo", "in")
+    assert again.stdout == "in\n"
+    assert plans(private_state) == saved  # replayed
+    assert rp.aishell("stop", "box").returncode == 0
+    gone = rp.aishell("attach", "box", "--", "echo", "in")
+    assert gone.returncode == 1 and "no sandbox named `box`" in gone.stderr
+    assert rp.aishell("shell", "--detach", "--name", "box").returncode == 0
+    fresh = rp.aishell("attach", "box", "--", "echo", "in")  # a new container: a new plan
+    assert fresh.stdout == "in\n", fresh.stderr
+    assert plans(private_state) != saved
