@@ -101,47 +101,47 @@ def test_a_new_dockerfile_a_changed_context_file_and_a_removed_image_are_followe
     assert exec_out(project, "cat", "/ext").stdout == "two\n"  # rebuilt, not replayed
 
 
-def test_a_stale_lock_is_relocked_on_the_next_launch(tmp_path, lock_env, foundation_tag,
-                                                      private_state):
-    del foundation_tag
+def env_volumes(project: Path) -> list[str]:
+    lock = project / "aishell.lock"
+    if not lock.exists():
+        return []
+    return ["aishell-env-" + line.split('"')[1][:32] for line in lock.read_text().splitlines()
+            if line.startswith("id = ")]
+
+
+@pytest.fixture
+def env_project(tmp_path, lock_env, foundation_tag):
+    """A project that locks the fixture harness agent-a; its env volumes removed after."""
+    del lock_env, foundation_tag
     project = tmp_path / "env proj"
     project.mkdir()
     write_manifest(project, 'a = { npm = "agent-a", version = "^1" }')
-    try:
-        assert exec_out(project, "agent-a").stdout == "agent-a@1.0.0\n"
-        saved = plans(private_state)
-        assert exec_out(project, "agent-a").stdout == "agent-a@1.0.0\n"
-        assert plans(private_state) == saved  # an env launch replays too
-        write_manifest(project, 'a = { npm = "agent-a", version = "^1" }\n'
-                                'b = { npm = "agent-b", version = "1.0.0" }')
-        r = exec_out(project, "agent-b")
-        assert r.stdout == "agent-b@1.0.0\n"
-        assert "[harness.b]" in (project / "aishell.lock").read_text()
-    finally:
-        for line in (project / "aishell.lock").read_text().splitlines():
-            if line.startswith("id = "):
-                subprocess.run(["docker", "volume", "rm", "-f",
-                                "aishell-env-" + line.split('"')[1][:32]],
-                               capture_output=True, check=False)
+    seen: set[str] = set()
+    yield project, seen
+    for volume in seen | set(env_volumes(project)):
+        subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True, check=False)
 
 
-def test_a_removed_env_volume_is_never_mounted_from_a_plan(tmp_path, lock_env, foundation_tag,
-                                                           private_state):
-    del foundation_tag
-    project = tmp_path / "env proj"
-    project.mkdir()
-    write_manifest(project, 'a = { npm = "agent-a", version = "^1" }')
+def test_a_stale_lock_is_relocked_on_the_next_launch(env_project, private_state):
+    project, seen = env_project
+    assert exec_out(project, "agent-a").stdout == "agent-a@1.0.0\n"
+    seen.update(env_volumes(project))
+    saved = plans(private_state)
+    assert exec_out(project, "agent-a").stdout == "agent-a@1.0.0\n"
+    assert plans(private_state) == saved  # an env launch replays too
+    write_manifest(project, 'a = { npm = "agent-a", version = "^1" }\n'
+                            'b = { npm = "agent-b", version = "1.0.0" }')
+    assert exec_out(project, "agent-b").stdout == "agent-b@1.0.0\n"
+    assert "[harness.b]" in (project / "aishell.lock").read_text()
+
+
+def test_a_removed_env_volume_is_never_mounted_from_a_plan(env_project):
+    project, _seen = env_project
     exec_out(project, "agent-a")
-    volume = next(line.split('"')[1][:32] for line in
-                  (project / "aishell.lock").read_text().splitlines() if line.startswith("id = "))
-    try:
-        subprocess.run(["docker", "volume", "rm", f"aishell-env-{volume}"], check=True,
-                       capture_output=True)
-        # the plan is found, its env is not: the full launch syncs it again
-        assert exec_out(project, "agent-a").stdout == "agent-a@1.0.0\n"
-    finally:
-        subprocess.run(["docker", "volume", "rm", "-f", f"aishell-env-{volume}"],
-                       capture_output=True, check=False)
+    (volume,) = env_volumes(project)
+    subprocess.run(["docker", "volume", "rm", volume], check=True, capture_output=True)
+    # the plan is found, its env is not: the full launch syncs it again
+    assert exec_out(project, "agent-a").stdout == "agent-a@1.0.0\n"
 
 
 def test_the_plan_file_is_private(project, private_state):
