@@ -138,7 +138,9 @@ def test_a_stale_lock_is_relocked_on_the_next_launch(env_project, private_state)
 def test_a_removed_env_volume_is_never_mounted_from_a_plan(env_project):
     project, _seen = env_project
     exec_out(project, "agent-a")
-    (volume,) = env_volumes(project)
+    existing = subprocess.run(["docker", "volume", "ls", "-q"], capture_output=True, text=True,
+                              check=True).stdout.split()
+    (volume,) = [v for v in env_volumes(project) if v in existing]  # this engine's platform
     subprocess.run(["docker", "volume", "rm", volume], check=True, capture_output=True)
     # the plan is found, its env is not: the full launch syncs it again
     assert exec_out(project, "agent-a").stdout == "agent-a@1.0.0\n"
