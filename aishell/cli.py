@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rebuild the images and the env")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _store_commands(sub, common)
+    for name in ("shell", "run", "exec", "gitleaks"):  # each goes through check_launch
+        sub.choices[name].set_defaults(launches=True)
 
     from aishell import cli_lock  # noqa: PLC0415 - argparse only, no heavy imports
 
@@ -217,6 +219,16 @@ def command_names(parser: argparse.ArgumentParser) -> list[str]:
         if isinstance(action, argparse._SubParsersAction):
             return list(action.choices)
     return list(COMMANDS)
+
+
+def launch_commands(parser: argparse.ArgumentParser) -> list[str]:
+    """The subcommands that start a sandbox (``launches=True``); every one of them goes
+    through the launch pipeline's security preflight (``commands.run.check_launch``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return [name for name, sub in action.choices.items()
+                    if sub.get_default("launches")]
+    return []
 
 
 def route(args: Sequence[str], commands: Sequence[str] = COMMANDS) -> _Routed:

@@ -1,8 +1,9 @@
 """`aishell run` (and `aishell HARNESS`, `aishell shell`, `aishell exec`): the launch pipeline.
 
 Order (SPEC 6), under the store lock held shared until the container exists: config →
-harness → name check → env volume (lock/sync) → security preflight → image → container
-request → host preparation → create; then, lock released, attach through the engine CLI.
+harness → name check → security preflight (every launch, see :func:`check_launch`) → env
+volume (lock/sync) → image → container request → host preparation → create; then, lock
+released, attach through the engine CLI.
 """
 
 from __future__ import annotations
@@ -267,6 +268,23 @@ def _check_project(project: Path) -> None:
                            hint="pass an existing directory with --project")
 
 
+def check_launch(ctx: Context, opts: RunOptions, *, interactive: bool) -> None:
+    """The security preflight of every launch: run, shell, the harness shorthand,
+    --detach, exec and gitleaks all reach it through :func:`prepare`, before any env,
+    image or container work, so strict mode refuses on every one of them.
+
+    Validation of docker_args, mounts and ports always runs; sensitive-file detection
+    and the Gitleaks freshness warning only for interactive launches (not ``exec``,
+    not ``gitleaks``).
+    """
+    from aishell import security  # noqa: PLC0415 - detection is not needed before this
+
+    for warning in security.preflight(ctx, interactive=interactive, unsafe=opts.unsafe,
+                                      mounts=opts.volumes, ports=opts.ports):
+        if not ctx.quiet:
+            render.warn(warning)
+
+
 def prepare(
     ctx: Context,
     opts: RunOptions,
@@ -286,16 +304,9 @@ def prepare(
         name = opts.name or (harness.name if harness else "shell")
         if NAME_RE.match(name):
             clear_name(ctx, container_name(ctx.project, name), name)
+    check_launch(ctx, opts, interactive=not one_shot)
     env_volume = resolve_env(ctx, harness, locked=opts.locked, frozen=opts.frozen,
                              offline=opts.offline)
-    if not one_shot:
-        from aishell import security  # noqa: PLC0415 - exec never scans
-
-        # sensitive files (interactive launches) and risky docker_args/mounts/ports
-        for warning in security.preflight(ctx, interactive=True, unsafe=opts.unsafe,
-                                          mounts=opts.volumes, ports=opts.ports):
-            if not ctx.quiet:
-                render.warn(warning)
     # With an env, sync has just recorded the images in the store index: once is enough.
     image = ensure_images(ctx, record=env_volume is None).tag
     p = plan(ctx, opts, image=image, env_volume=env_volume, user=user, environ=os.environ,
