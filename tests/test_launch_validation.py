@@ -1,7 +1,7 @@
 """Every launch path runs the security validation: the launch commands come from the CLI.
 
 `run`, `shell`, `exec`, `gitleaks`, the harness shorthand and `--detach` all pass through
-``commands.run.check_launch``. The list is not written here: it is read from the parser
+``run.launch.check_launch``. The list is not written here: it is read from the parser
 (subcommands marked ``launches``), so a new launch command is checked the day it lands.
 """
 
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from aishell import catalog, cli
+from aishell import cli
+from aishell.lock import catalog
 from tests.fixtures_run import run_project_fixture  # noqa: F401 - the `run_project` fixture
 
 pytestmark = pytest.mark.engine
