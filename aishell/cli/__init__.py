@@ -23,13 +23,14 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-__all__ = ["COMMANDS", "build_parser", "command_names", "entry", "main", "route"]
+__all__ = ["COMMANDS", "build_parser", "command_names", "entry", "launch_commands", "main",
+           "route"]
 
 
 def __getattr__(name: str) -> Any:
     # The parser and the router, for callers that want them (tests, completions),
     # without importing argparse into every launch.
-    if name in ("COMMANDS", "build_parser", "command_names"):
+    if name in ("COMMANDS", "build_parser", "command_names", "launch_commands"):
         from aishell.cli import parser  # noqa: PLC0415
 
         return getattr(parser, name)

@@ -11,7 +11,7 @@ from aishell.paths import default_paths
 from aishell.render import err
 
 
-def guard(body: Callable[[], int], *, verbose: bool = False) -> int:
+def guard(body: Callable[[], int], *, verbose: bool = False) -> int:  # noqa: PLR0911 - one return per outcome
     try:
         return body()
     except AishellError as exc:
@@ -24,15 +24,29 @@ def guard(body: Callable[[], int], *, verbose: bool = False) -> int:
         return 130
     except BrokenPipeError:
         return 1
-    except Exception as exc:
-        path = _write_report(exc)
-        err(f"aishell crashed: {type(exc).__name__}: {exc}")
-        err(f"a bug report was written to {path}" if path else "no bug report could be written")
-        if verbose:
-            import traceback  # noqa: PLC0415 - only a crash needs it
-
-            traceback.print_exc()
+    except OSError as exc:
+        if exc.filename is None:
+            return _crash(exc, verbose=verbose)
+        # A file aishell cannot read or write (a directory in its place, permissions, a
+        # full disk): the user's machine, not a bug in aishell.
+        err(f"error: {exc.filename}: {exc.strerror or exc}")
+        err("hint: check that path (a file where aishell expects one, its permissions, "
+            "free space)")
         return 1
+    except Exception as exc:
+        return _crash(exc, verbose=verbose)
+
+
+def _crash(exc: Exception, *, verbose: bool) -> int:
+    """An unexpected exception: one line, and a bug report with the traceback."""
+    path = _write_report(exc)
+    err(f"aishell crashed: {type(exc).__name__}: {exc}")
+    err(f"a bug report was written to {path}" if path else "no bug report could be written")
+    if verbose:
+        import traceback  # noqa: PLC0415 - only a crash needs it
+
+        traceback.print_exc()
+    return 1
 
 
 def _write_report(exc: BaseException) -> str | None:

@@ -48,6 +48,9 @@ class _Skipped:
     def add_argument(self, *_args: Any, **_kwargs: Any) -> None:
         return None
 
+    def set_defaults(self, **_kwargs: Any) -> None:
+        return None
+
     def add_subparsers(self, **_kwargs: Any) -> _Only:
         return _Only(None, "")
 
@@ -119,35 +122,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     _global_options(common, suppress=True)
     sub: Any = _Only(parser.add_subparsers(dest="command", metavar="COMMAND"), only)
 
-    p = sub.add_parser("shell", parents=[common], help="a login shell in the sandbox (the default)")
-    _run_options(p)
-    p = sub.add_parser("run", parents=[common], help="run a harness in a sandbox",
-                       usage="aishell run [options] [HARNESS [ARGS...]]")
-    _run_options(p)
-    p = sub.add_parser("exec", parents=[common], help="run one command in a fresh sandbox",
-                       usage="aishell exec [options] [--] COMMAND [ARGS...]")
-    _lock_options(p)
-    p.add_argument("cmd", nargs=argparse.REMAINDER, help="the command and its arguments")
-    p = sub.add_parser("attach", parents=[common], help="join a running sandbox",
-                       usage="aishell attach [options] NAME [-- COMMAND...]")
-    p.add_argument("sandbox", metavar="NAME")
-    p.add_argument("cmd", nargs=argparse.REMAINDER, help="a command to run instead of joining")
-    p = sub.add_parser("ps", parents=[common], help="this project's sandboxes")
-    p.add_argument("-a", "--all", action="store_true", help="every project's sandboxes")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p = sub.add_parser("stop", parents=[common], help="stop a sandbox")
-    p.add_argument("sandbox", metavar="NAME")
-    p.add_argument("-t", "--time", type=int, default=10, help="seconds before it is killed")
-    p = sub.add_parser("migrate", parents=[common],
-                       help="convert the original .aishell/config.yaml into aishell.toml")
-    p.add_argument("--dry-run", action="store_true", help="print the TOML, write nothing")
-    p.add_argument("--force", action="store_true", help="overwrite an existing aishell.toml")
-
-    p = sub.add_parser("gitleaks", parents=[common],
-                       help="scan the project for secrets with Gitleaks, in a sandbox",
-                       usage="aishell gitleaks [options] [--] [GITLEAKS ARGS...]")
-    p.add_argument("gitleaks_args", nargs=argparse.REMAINDER,
-                   help="passed to gitleaks (default: scan the project's files)")
+    _run_commands(sub, common)
 
     p = sub.add_parser("check", parents=[common], help="check the engine, images and paths")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -178,6 +153,44 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="verify every env volume")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
+
+
+def _run_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    # Every command that starts a sandbox is marked `launches` (the launch commands reach
+    # run.launch.check_launch; tests/security/test_launch_validation.py reads this mark).
+    p = sub.add_parser("shell", parents=[common], help="a login shell in the sandbox (the default)")
+    p.set_defaults(launches=True)
+    _run_options(p)
+    p = sub.add_parser("run", parents=[common], help="run a harness in a sandbox",
+                       usage="aishell run [options] [HARNESS [ARGS...]]")
+    p.set_defaults(launches=True)
+    _run_options(p)
+    p = sub.add_parser("exec", parents=[common], help="run one command in a fresh sandbox",
+                       usage="aishell exec [options] [--] COMMAND [ARGS...]")
+    p.set_defaults(launches=True)
+    _lock_options(p)
+    p.add_argument("cmd", nargs=argparse.REMAINDER, help="the command and its arguments")
+    p = sub.add_parser("attach", parents=[common], help="join a running sandbox",
+                       usage="aishell attach [options] NAME [-- COMMAND...]")
+    p.add_argument("sandbox", metavar="NAME")
+    p.add_argument("cmd", nargs=argparse.REMAINDER, help="a command to run instead of joining")
+    p = sub.add_parser("ps", parents=[common], help="this project's sandboxes")
+    p.add_argument("-a", "--all", action="store_true", help="every project's sandboxes")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = sub.add_parser("stop", parents=[common], help="stop a sandbox")
+    p.add_argument("sandbox", metavar="NAME")
+    p.add_argument("-t", "--time", type=int, default=10, help="seconds before it is killed")
+    p = sub.add_parser("migrate", parents=[common],
+                       help="convert the original .aishell/config.yaml into aishell.toml")
+    p.add_argument("--dry-run", action="store_true", help="print the TOML, write nothing")
+    p.add_argument("--force", action="store_true", help="overwrite an existing aishell.toml")
+
+    p = sub.add_parser("gitleaks", parents=[common],
+                       help="scan the project for secrets with Gitleaks, in a sandbox",
+                       usage="aishell gitleaks [options] [--] [GITLEAKS ARGS...]")
+    p.set_defaults(launches=True)
+    p.add_argument("gitleaks_args", nargs=argparse.REMAINDER,
+                   help="passed to gitleaks (default: scan the project's files)")
 
 
 def _store_commands(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -249,4 +262,13 @@ def command_names(parser: argparse.ArgumentParser) -> list[str]:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             return list(action.choices)
+    return []
+
+
+def launch_commands(parser: argparse.ArgumentParser) -> list[str]:
+    """The subcommands that start a sandbox (marked ``launches``): every one of them goes
+    through the launch pipeline's security preflight (``run.launch.check_launch``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return [name for name, sub in action.choices.items() if sub.get_default("launches")]
     return []

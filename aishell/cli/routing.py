@@ -30,8 +30,8 @@ def _project_harnesses(options: Sequence[str]) -> list[str]:
             project = Path(options[i + 1])
         elif word.startswith("--project="):
             project = Path(word.split("=", 1)[1])
-    root = project.resolve() if project else find_project(Path.cwd())
     try:
+        root = project.resolve() if project else find_project(Path.cwd())
         data = tomllib.loads((root / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return []

@@ -1,8 +1,9 @@
 """`aishell run` (and `aishell HARNESS`, `aishell shell`, `aishell exec`): the launch pipeline.
 
 Order (SPEC 6), under the store lock held shared until the container exists: config →
-harness → name check → env volume (lock/sync) → security preflight → image → container
-request → host preparation → create; then, lock released, attach through the engine CLI.
+harness → name check → security preflight (every launch, see :func:`check_launch`) → env
+volume (lock/sync) → image → container request → host preparation → create; then, lock
+released, attach through the engine CLI.
 """
 
 from __future__ import annotations
@@ -120,6 +121,22 @@ def _check_project(project: Path) -> None:
                            hint="pass an existing directory with --project")
 
 
+def check_launch(ctx: Context, opts: RunOptions, *, interactive: bool) -> list[str]:
+    """The security preflight of every launch: run, shell, the harness shorthand,
+    --detach, exec and gitleaks all reach it through :func:`prepare`, before any env,
+    image or container work, so strict mode refuses on every one of them.
+
+    Validation of docker_args, mounts and ports always runs; sensitive-file detection
+    and the Gitleaks freshness warning only for interactive launches (not ``exec``,
+    not ``gitleaks``). Returns the warnings for the caller to show (a replayed plan shows
+    them again).
+    """
+    from aishell.security import preflight as security  # noqa: PLC0415 - not at import
+
+    return security.preflight(ctx, interactive=interactive, unsafe=opts.unsafe,
+                              mounts=opts.volumes, ports=opts.ports)
+
+
 def prepare(
     ctx: Context,
     opts: RunOptions,
@@ -146,15 +163,10 @@ def prepare(
         name = opts.name or (harness.name if harness else "shell")
         if NAME_RE.match(name):
             clear_name(ctx, container_name(ctx.project, name), name)
+    for warning in check_launch(ctx, opts, interactive=not one_shot):
+        say(warning)
     env_volume = resolve_env(ctx, harness, locked=opts.locked, frozen=opts.frozen,
                              offline=opts.offline)
-    if not one_shot:
-        from aishell.security import preflight as security  # noqa: PLC0415 - exec never scans
-
-        # sensitive files (interactive launches) and risky docker_args/mounts/ports
-        for warning in security.preflight(ctx, interactive=True, unsafe=opts.unsafe,
-                                          mounts=opts.volumes, ports=opts.ports):
-            say(warning)
     # The launch records the images it runs after the hand-over (plancache.record); with
     # an env, sync has recorded them already.
     images = ensure_images(ctx, record=False)
