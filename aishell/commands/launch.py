@@ -26,15 +26,10 @@ def foundation_for(ctx: Context) -> Foundation:
 
 @contextmanager
 def _building(ctx: Context, title: str) -> Iterator[Callable[[str], None]]:
-    """Progress for an image build; a failed build prints its failing step's log."""
+    """Progress for an image build (a failure's log is printed by the one error handler,
+    aishell.errors_report, with the error)."""
     with render.progress(title, quiet=ctx.quiet, verbose=ctx.verbose) as on_line:
-        try:
-            yield on_line
-        except AishellError as exc:
-            log = getattr(exc, "log", "")
-            if log:
-                render.err(log.rstrip())
-            raise
+        yield on_line
 
 
 def _record_launch(ctx: Context, images: Sequence[tuple[str, str, str]]) -> None:
