@@ -37,7 +37,7 @@ def read_lock(path: Path) -> Lock | None:
                 f"the env id for {platform} does not match the lock's content "
                 "(edited by hand, or corrupted)",
                 path=path, line=line,
-                hint="restore it (`git checkout aishell.lock`) or delete it and run `aishell lock`",
+                hint=lockfile.REBUILD_HINT,
             )
     return lock
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aishell.closure import PLATFORM_TRIPLES, installed
-from aishell.config import Source
+from aishell.config import LOCK_REBUILD_HINT, Source
 from aishell.errors import ConfigError
 from aishell.hashing import canonical_json, derive
 
@@ -29,6 +29,7 @@ ENV_CONTEXT = "aishell 2026-11 env id v1"
 ENV_FORMAT = "aishell-env/1"
 # Which aishell release understands which lock version (for the "too new" message).
 READER_RELEASES = {1: "0.1"}
+REBUILD_HINT = LOCK_REBUILD_HINT
 
 # npm package-lock entry key -> aishell.lock key, in the order they are written.
 PACKAGE_KEYS = (
@@ -50,6 +51,10 @@ PACKAGE_KEYS = (
     ("peerDependencies", "peer_dependencies"),
     ("peerDependenciesMeta", "peer_dependencies_meta"),
 )
+
+
+class LockTooNew(ConfigError):
+    """The lock is a newer format: `aishell lock` must not silently rewrite it older."""
 
 
 @dataclass(frozen=True)
@@ -247,7 +252,7 @@ class _Reader:
     def fail(self, message: str, table: str | None = None, key: str | None = None) -> ConfigError:
         return self.source.error(
             f"malformed lock: {message}", table, key,
-            hint="regenerate it: `git checkout aishell.lock` or delete it, then `aishell lock`",
+            hint=REBUILD_HINT,
         )
 
     def get(self, data: Mapping[str, Any], key: str, kind: type | tuple[type, ...],
@@ -274,7 +279,7 @@ def parse(source: Source) -> Lock:
     if not isinstance(version, int) or isinstance(version, bool):
         raise r.fail("no `version = 1` line", None, "version")
     if version > VERSION:
-        raise ConfigError(
+        raise LockTooNew(
             f"aishell.lock uses format version {version}; this aishell reads up to {VERSION}",
             path=source.path, line=source.line_of(None, "version"),
             hint=f"upgrade aishell to a release that reads lock version {version} "

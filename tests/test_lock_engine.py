@@ -267,3 +267,26 @@ def test_npm_ci_of_the_locked_closure_installs_what_the_lock_says(project, lock_
     assert on_disk == expected
     assert "node_modules/agent-a-linux-x64" in on_disk
     assert "node_modules/agent-a-linux-arm64" not in on_disk
+
+
+def test_lock_rebuilds_a_truncated_lock_that_check_and_sync_refuse(project, lock_env):
+    write_manifest(project, 'a = { npm = "agent-a" }')
+    assert run_aishell("lock", cwd=project).returncode == 0
+    path = project / "aishell.lock"
+    good = path.read_text()
+    cut = good[:good.index('integrity = "sha512-') + 30]
+    path.write_text(cut)  # e.g. a full disk while copying it
+    where = f"{path}:{len(cut.splitlines())}"
+    hint = ("hint: `aishell lock` rebuilds a lock it cannot read from aishell.toml "
+            "(or restore it: `git checkout aishell.lock`)")
+    for argv in (("lock", "--check"), ("sync", "--locked")):
+        r = run_aishell(*argv, cwd=project)
+        assert r.returncode == 1
+        message = (f"error: {where}: invalid TOML: Unterminated string at the end of the "
+                   "file (is it cut short?)")
+        assert errors(r) == [message, hint]
+    r = run_aishell("lock", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert (f"warning: {where}: invalid TOML: Unterminated string at the end of the file "
+            "(is it cut short?); rebuilding it from aishell.toml") in r.stderr.splitlines()
+    assert path.read_text() == good

@@ -192,6 +192,19 @@ def test_invalid_toml_lock_has_a_line(tmp_path):
     assert ": invalid TOML:" in str(exc.value)
 
 
+def test_a_truncated_lock_names_file_line_and_how_to_rebuild(tmp_path):
+    path = write_sample(tmp_path)
+    text = path.read_text()
+    cut = text[:text.index('integrity = "sha512-') + 30]  # a string cut off mid-value
+    path.write_text(cut)
+    with pytest.raises(ConfigError) as exc:
+        read_lock(path)
+    assert str(exc.value) == (f"{path}:{len(cut.splitlines())}: invalid TOML: Unterminated "
+                              "string at the end of the file (is it cut short?)")
+    assert exc.value.hint == ("`aishell lock` rebuilds a lock it cannot read from aishell.toml "
+                              "(or restore it: `git checkout aishell.lock`)")
+
+
 def manifest_for(lock: Lock, **over) -> Manifest:
     h = lock.harnesses[0]
     fields = dict(  # noqa: C408 - keyword form mirrors the dataclass

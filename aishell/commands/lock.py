@@ -11,7 +11,7 @@ from typing import Any
 from aishell import certs, config, lockfile
 from aishell.closure import installed, missing_optional
 from aishell.context import Context
-from aishell.errors import AishellError, UsageError
+from aishell.errors import AishellError, ConfigError, UsageError
 from aishell.freshness import read_lock, stale_reasons
 from aishell.lockfile import Lock
 from aishell.manifest import Manifest, from_config
@@ -97,7 +97,19 @@ def lock(ctx: Context, *, check: bool = False, upgrade: bool = False,
     started = time.monotonic()
     manifest = manifest_of(ctx)
     path = ctx.config.lock_path
-    previous = read_lock(path)
+    warnings: list[str] = []
+    try:
+        previous = read_lock(path)
+    except lockfile.LockTooNew:
+        raise
+    except ConfigError as exc:
+        if check:
+            raise
+        # uv's rule: a lock that cannot be read is rebuilt, not a wall. Nothing of it is
+        # reused, so every harness resolves afresh.
+        warnings.append(f"{exc.message}; rebuilding it from aishell.toml")
+        on_status(f"{path} cannot be read: rebuilding it from aishell.toml")
+        previous = None
     if check:
         if previous is None:
             return LockResult(path, "missing", ("aishell.lock does not exist",))
@@ -115,7 +127,6 @@ def lock(ctx: Context, *, check: bool = False, upgrade: bool = False,
         new = resolve(manifest, previous, env, Options(upgrade=upgrade, upgrade_packages=wanted))
         requests = env.registry.requests
     moved = changes(previous, new)
-    warnings = []
     for h in new.harnesses:
         if missing := missing_optional(h.packages):
             missing.sort(key=lambda d: ("linux" not in d, d))
