@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from aishell import catalog, semver
@@ -31,6 +32,12 @@ class HarnessSpec:
     package: str
     requested: str
     bins: tuple[str, ...] = ()  # empty: every bin the package declares
+    # "aishell.toml:3", where the entry is written: every error about it starts there
+    where: str = field(default="", compare=False)
+
+    def at(self, message: str) -> str:
+        """``message`` located at this entry (``file:line: message``)."""
+        return f"{self.where}: {message}" if self.where else message
 
     def key(self) -> dict[str, Any]:
         """What freshness compares for this harness."""
@@ -45,9 +52,26 @@ class Manifest:
     packages: tuple[str, ...] = ()
     platforms: tuple[str, ...] = PLATFORMS
     registry: str | None = None
+    # "table.key" -> "file:line" of the setting (the manifest's path when it is a default)
+    where: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def harness(self, name: str) -> HarnessSpec | None:
         return next((h for h in self.harnesses if h.name == name), None)
+
+    def at(self, key: str, message: str) -> str:
+        """``message`` located at the setting ``key`` ("runtime.node", "foundation.base")."""
+        where = self.where.get(key) or self.where.get("")
+        return f"{where}: {message}" if where else message
+
+
+def locate(config: Config, table: str, key: str | None = None) -> str:
+    """``file:line`` of ``[table] key`` in the file that sets it (the project's manifest
+    over the global config), else the manifest's path, else ""."""
+    for source in reversed(config.sources):
+        line = source.line_of(table, key)
+        if line is not None and (key is None or key in (source.data.get(table) or {})):
+            return f"{source.path}:{line}"
+    return str(config.manifest.path) if config.manifest is not None else ""
 
 
 def check_spec(spec: str) -> str | None:
@@ -65,6 +89,9 @@ def _harness(source: Source | None, name: str, value: Any) -> HarnessSpec:
             return ConfigError(message, hint=hint)
         return source.error(message, "harnesses", name, hint=hint)
 
+    line = source.line_of("harnesses", name) if source is not None else None
+    where = f"{source.path}:{line}" if source is not None and line else \
+        str(source.path) if source is not None else ""
     if not NAME_RE.match(name):
         raise fail(f"invalid harness name {name!r}", "use lowercase letters, digits, '.', '_' or '-'")
     valid_spec = 'a range like "^2.1", an exact version like "0.169.0", or "latest"'
@@ -79,7 +106,7 @@ def _harness(source: Source | None, name: str, value: Any) -> HarnessSpec:
             )
         if problem := check_spec(value.strip()):
             raise fail(f"[harnesses] {name}: {problem}", f"use {valid_spec}")
-        return HarnessSpec(name, known.package, value.strip() or "latest", known.bins)
+        return HarnessSpec(name, known.package, value.strip() or "latest", known.bins, where)
     if isinstance(value, dict):
         for key in value:
             if key not in TABLE_KEYS:
@@ -99,7 +126,7 @@ def _harness(source: Source | None, name: str, value: Any) -> HarnessSpec:
             bins = [bins]
         if not isinstance(bins, list) or not all(isinstance(b, str) and b for b in bins):
             raise fail(f"[harnesses] {name}: bin must be a list of command names")
-        return HarnessSpec(name, package, version.strip() or "latest", tuple(bins))
+        return HarnessSpec(name, package, version.strip() or "latest", tuple(bins), where)
     raise fail(f"[harnesses] {name} must be {valid_spec}, or a table {{ npm = …, version = … }}")
 
 
@@ -130,7 +157,14 @@ def from_config(config: Config) -> Manifest:
         packages=tuple(sorted(set(foundation.get("packages", ())))),
         platforms=tuple(sorted(set(platforms))),
         registry=settings.get("registry"),
+        where={"": str(source.path) if source is not None else "",
+               **{f"{t}.{k}": locate(config, t, k) for t, k in LOCATED}},
     )
+
+
+# The settings resolution can fail on (beside each harness): their errors point here.
+LOCATED = (("runtime", "node"), ("foundation", "base"), ("foundation", "packages"),
+           ("settings", "platforms"), ("settings", "registry"))
 
 
 def _error(source: Source | None, table: str, key: str, message: str, hint: str) -> ConfigError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -159,11 +160,16 @@ def _transaction(ctx: Context, new_text: str, *, relock: bool,
     try:
         manifest_of(fresh)  # validate before anything else
         return lock(fresh, on_status=on_status) if relock else None
-    except BaseException:
+    except BaseException as exc:
         if old_text is None:
             path.unlink()
         else:
             path.write_text(old_text, encoding="utf-8")
+        located = re.compile(re.escape(f"{path}:") + r"\d+: ")
+        if isinstance(exc, AishellError) and located.match(exc.message):
+            # The line was in the edit just rolled back: it no longer exists in the file.
+            exc.message = located.sub("", exc.message, count=1) + \
+                f" ({path.name} was left unchanged)"
         raise
 
 
