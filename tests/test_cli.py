@@ -3,7 +3,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from aishell import __version__, cli, errors_report
+from aishell import __version__, cli
+from aishell.cli import crash as errors_report
 from tests.conftest import run_aishell
 
 
@@ -79,7 +80,7 @@ def test_crash_writes_a_bug_report(private_state, capsys):
 
 
 def test_a_failed_step_shows_its_last_lines_without_verbose(capsys):
-    from aishell.envstore import PopulateFailed
+    from aishell.store.envs import PopulateFailed
 
     log = "\n".join(f"line {n}" for n in range(1, 61))
 

@@ -13,9 +13,11 @@ from dataclasses import replace
 import jsonschema
 import pytest
 
-from aishell.commands.verify import verify
 from aishell.engine import ARCHIVE_MOUNT, Engine
-from aishell.envstore import (
+from aishell.errors import EngineConflict, EngineError, EngineNotFound
+from aishell.paths import default_paths
+from aishell.request import ContainerRequest, Mount
+from aishell.store.envs import (
     InstallStep,
     PopulateFailed,
     compute_digest,
@@ -24,10 +26,8 @@ from aishell.envstore import (
     read_marker,
     volume_name,
 )
-from aishell.errors import EngineConflict, EngineError, EngineNotFound
-from aishell.paths import default_paths
-from aishell.request import ContainerRequest, Mount
-from aishell.treedigest import digest_directory
+from aishell.store.treedigest import digest_directory
+from aishell.store.verify import verify
 from tests.conftest import run_aishell
 from tests.fixtures_store import POPULATE_SCRIPT, TEST_LABELS
 from tests.test_treedigest import GOLDEN, make_tree
@@ -382,7 +382,7 @@ def test_a_symlinked_marker_is_no_marker(engine, env_id, foundation_tag, tmp_pat
 
 def test_populate_waits_while_gc_holds_the_store(engine, env_id, foundation_tag):
     code = (
-        "import time; from aishell import storelock; from aishell.paths import default_paths\n"
+        "import time; from aishell.store import storelock; from aishell.paths import default_paths\n"
         "with storelock.exclusive(default_paths()):\n"
         "    print('held', flush=True); time.sleep(1.5)"
     )

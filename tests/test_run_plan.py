@@ -7,14 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from aishell import catalog, cli
-from aishell.commands import run
-from aishell.commands.run import RunOptions
-from aishell.context import Context
+from aishell import cli
 from aishell.errors import AishellError, UsageError
-from aishell.identity import HostUser
+from aishell.lock import catalog
+from aishell.project.context import Context
 from aishell.request import Mount, cli_args
-from aishell.sandbox import container_name, harness_command
+from aishell.run import launch as run
+from aishell.run import plan as run_plan
+from aishell.run.identity import HostUser
+from aishell.run.plan import RunOptions
+from aishell.run.sandbox import container_name, harness_command
 
 USER = HostUser(uid=1234, gid=5678, name="ada", home="/home/ada")
 
@@ -28,9 +30,9 @@ def project_with(tmp_path: Path, toml: str = "") -> Path:
 
 
 def make_plan(project: Path, opts: RunOptions, environ: dict[str, str] | None = None,
-              **kw) -> run.Plan:
+              **kw) -> run_plan.Plan:
     ctx = Context.create(str(project))
-    return run.plan(ctx, opts, image="img:1", env_volume=kw.pop("env_volume", None), user=USER,
+    return run_plan.plan(ctx, opts, image="img:1", env_volume=kw.pop("env_volume", None), user=USER,
                     environ=environ or {}, tty=kw.pop("tty", False), **kw)
 
 
@@ -88,7 +90,7 @@ def test_prepare_host_creates_dirs_and_seeds_without_overwriting(tmp_path):
     existing = tmp_path / "h" / ".claude.json"
     existing.parent.mkdir()
     existing.write_text('{"keep": 1}')
-    plan = run.Plan(request=None, name=None, harness=None,  # type: ignore[arg-type]
+    plan = run_plan.Plan(request=None, name=None, harness=None,  # type: ignore[arg-type]
                     prepare_files={str(existing): "{}\n", str(tmp_path / "h" / "new.json"): "{}\n"},
                     prepare_dirs=(str(tmp_path / "h" / ".config" / "opencode"),))
     run.prepare_host(plan)
@@ -276,7 +278,7 @@ def test_manifest_harness_is_a_shortcut_too(tmp_path):
 
 def test_parsed_run_options_reach_run_options(tmp_path, monkeypatch):
     seen = {}
-    monkeypatch.setattr(cli, "_launch", lambda ctx, opts: seen.setdefault("o", opts) and 0)
+    monkeypatch.setattr("aishell.cli.run._launch", lambda ctx, opts: seen.setdefault("o", opts) and 0)
     assert cli.main(["--project", str(project_with(tmp_path)), "-d", "--name", "n", "-e", "A",
                      "-p", "1:2", "codex", "--name", "inner"]) == 0
     opts = seen["o"]
@@ -295,8 +297,8 @@ def test_inner_sandbox_note_is_said_once_per_machine(tmp_path, capsys):
 def test_ps_json_contract(tmp_path, capsys):
     import json
 
-    from aishell.commands.sandboxes import Sandbox
-    from aishell.render_run import print_sandboxes
+    from aishell.cli.run import print_sandboxes
+    from aishell.run.sandboxes import Sandbox
 
     ctx = Context.create(str(project_with(tmp_path)), json=True)
     box = Sandbox(name="claude", container="aishell-12345678-claude", project="/p",
@@ -311,8 +313,8 @@ def test_ps_json_contract(tmp_path, capsys):
 
 
 def test_ps_table_for_people(tmp_path, capsys):
-    from aishell.commands.sandboxes import Sandbox
-    from aishell.render_run import print_sandboxes, uptime
+    from aishell.cli.run import print_sandboxes, uptime
+    from aishell.run.sandboxes import Sandbox
 
     ctx = Context.create(str(project_with(tmp_path)))
     box = Sandbox("shell", "c", "/p", None, None, "exited", None, None, False)
@@ -332,7 +334,7 @@ def test_commands_added_by_other_modules_are_not_harnesses():
 
 
 def test_store_lock_is_held_shared_from_env_check_to_creation(tmp_path, monkeypatch):
-    from aishell import storelock
+    from aishell.store import storelock
 
     ctx = Context.create(str(project_with(tmp_path)))
     seen = []
@@ -346,7 +348,7 @@ def test_store_lock_is_held_shared_from_env_check_to_creation(tmp_path, monkeypa
 
     def fake_prepare(ctx_, opts, **kw):
         seen.append(("prepare", gc_can_run()))
-        return run.Plan(request=None, name="x", harness=None)  # type: ignore[arg-type]
+        return run_plan.Plan(request=None, name="x", harness=None)  # type: ignore[arg-type]
 
     def fake_create(ctx_, p):
         seen.append(("create", gc_can_run()))
