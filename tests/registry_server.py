@@ -190,6 +190,12 @@ class RegistryServer:
                              {"engines": {"node": "^22.22.2 || ^24.15.0 || >=26.0.0"},
                               "bin": {"npm": "bin/npm-cli.js"}})
 
+    def serve_file(self, path: str, data: bytes) -> str:
+        """Serve ``data`` at ``/path`` (a release download, say); returns its URL."""
+        with self._lock:
+            self.tarballs[path] = data
+        return self.url + path
+
     def requests_since(self, mark: int) -> list[str]:
         with self._lock:
             return self.log[mark:]

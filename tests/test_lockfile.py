@@ -146,11 +146,11 @@ def write_sample(tmp_path: Path) -> Path:
 
 def test_future_version_names_the_release_needed(tmp_path):
     path = write_sample(tmp_path)
-    path.write_text(path.read_text().replace("version = 1\n", "version = 2\n", 1))
+    path.write_text(path.read_text().replace("version = 1\n", "version = 3\n", 1))
     with pytest.raises(ConfigError) as exc:
         read_lock(path)
-    assert str(exc.value) == f"{path}:3: aishell.lock uses format version 2; this aishell reads up to 1"
-    assert "upgrade aishell to a release that reads lock version 2" in (exc.value.hint or "")
+    assert str(exc.value) == f"{path}:3: aishell.lock uses format version 3; this aishell reads up to 2"
+    assert "upgrade aishell to a release that reads lock version 3" in (exc.value.hint or "")
 
 
 def test_hand_edit_is_detected_by_env_id(tmp_path):

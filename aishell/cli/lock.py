@@ -17,16 +17,20 @@ def dispatch(ctx: Any, ns: argparse.Namespace, _routed: object) -> int:
     def image() -> str:
         return ensure_image(ctx)
 
+    from aishell.store.fetch import recorder  # noqa: PLC0415
+
+    capture = recorder(ctx, image)
+
     if ns.command == "lock":
         result = cmd.lock(ctx, check=ns.check, upgrade=ns.upgrade,
                           upgrade_packages=ns.upgrade_package, dry_run=ns.dry_run,
-                          on_status=status, image=image)
+                          on_status=status, image=image, capture=capture)
         print_lock(ctx, result)
         return result.exit_code
     if ns.command in ("add", "remove"):
         fn = cmd.add if ns.command == "add" else cmd.remove
         edit = fn(ctx, ns.specs if ns.command == "add" else ns.names, relock=not ns.no_lock,
-                  on_status=status, image=image)
+                  on_status=status, image=image, capture=capture)
         if not ctx.quiet:
             verb = "added" if ns.command == "add" else "removed"
             render.err(f"{verb} {', '.join(edit.names)} in {edit.manifest}")

@@ -21,7 +21,7 @@ DEFAULT_NODE = "24"
 PLATFORMS = ("linux/amd64", "linux/arm64")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 PACKAGE_RE = re.compile(r"^(@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$")
-TABLE_KEYS = ("npm", "version", "bin")
+TABLE_KEYS = ("npm", "version", "bin", "allow-network-install")
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ class HarnessSpec:
     package: str
     requested: str
     bins: tuple[str, ...] = ()  # empty: every bin the package declares
+    # its install scripts may use the network at population (not reproducible)
+    network_install: bool = False
     # "aishell.toml:3", where the entry is written: every error about it starts there
     where: str = field(default="", compare=False)
 
@@ -41,7 +43,8 @@ class HarnessSpec:
 
     def key(self) -> dict[str, Any]:
         """What freshness compares for this harness."""
-        return {"package": self.package, "requested": self.requested, "bins": list(self.bins)}
+        return {"package": self.package, "requested": self.requested, "bins": list(self.bins),
+                "network_install": self.network_install}
 
 
 @dataclass(frozen=True)
@@ -106,13 +109,15 @@ def _harness(source: Source | None, name: str, value: Any) -> HarnessSpec:
             )
         if problem := check_spec(value.strip()):
             raise fail(f"[harnesses] {name}: {problem}", f"use {valid_spec}")
-        return HarnessSpec(name, known.package, value.strip() or "latest", known.bins, where)
+        return HarnessSpec(name, known.package, value.strip() or "latest", known.bins,
+                           where=where)
     if isinstance(value, dict):
         for key in value:
             if key not in TABLE_KEYS:
                 close = difflib.get_close_matches(key, TABLE_KEYS, n=1)
                 raise fail(f"unknown key `{key}` in harness `{name}`",
-                           f"did you mean `{close[0]}`?" if close else "valid keys: npm, version, bin")
+                           f"did you mean `{close[0]}`?" if close else
+                           "valid keys: " + ", ".join(TABLE_KEYS))
         known = catalog.CATALOG.get(name)
         package = value.get("npm", known.package if known else None)
         if not isinstance(package, str) or not PACKAGE_RE.match(package):
@@ -126,7 +131,11 @@ def _harness(source: Source | None, name: str, value: Any) -> HarnessSpec:
             bins = [bins]
         if not isinstance(bins, list) or not all(isinstance(b, str) and b for b in bins):
             raise fail(f"[harnesses] {name}: bin must be a list of command names")
-        return HarnessSpec(name, package, version.strip() or "latest", tuple(bins), where)
+        network = value.get("allow-network-install", False)
+        if not isinstance(network, bool):
+            raise fail(f"[harnesses] {name}: allow-network-install must be true or false")
+        return HarnessSpec(name, package, version.strip() or "latest", tuple(bins),
+                           network_install=network, where=where)
     raise fail(f"[harnesses] {name} must be {valid_spec}, or a table {{ npm = …, version = … }}")
 
 

@@ -155,7 +155,8 @@ def resolve(manifest: Manifest, previous: Lock | None, env: Environment,
         old = previous.harness(spec.name) if previous else None
         moves = options.upgrade or spec.name in options.upgrade_packages
         if (old is not None and not moves and old.package == spec.package
-                and old.requested == spec.requested and old.wanted_bins == spec.bins):
+                and old.requested == spec.requested and old.wanted_bins == spec.bins
+                and old.network_install == spec.network_install):
             kept.append(old)
             continue
         env.on_status(f"resolving {spec.name} ({spec.package}@{spec.requested})")
@@ -338,7 +339,7 @@ def _harness_from_npm(spec: HarnessSpec, version: str, lock_json: Mapping[str, o
             )
     bins = tuple(spec.bins) or tuple(provided)
     return LockedHarness(spec.name, spec.requested, spec.package, version, registry_url, bins,
-                         closure, wanted_bins=spec.bins)
+                         closure, wanted_bins=spec.bins, network_install=spec.network_install)
 
 
 __all__ = ["Environment", "Options", "PackageNotFound", "ResolutionError", "resolve"]
