@@ -280,3 +280,61 @@ def test_malformed_entries_are_errors_not_crashes(tmp_path, old, new, message):
     with pytest.raises(ConfigError) as exc:
         read_lock(path)
     assert message in str(exc.value)
+
+
+FETCH = {"package": "node_modules/agent", "platform": "linux/amd64",
+         "url": "http://127.0.0.1:8000/agent-linux-x64", "size": 7, "integrity": I2}
+
+
+def with_fetches(*fetches, network_install=False) -> Lock:
+    lock = sample_lock()
+    h = lock.harnesses[0]
+    return sample_lock(harnesses=(LockedHarness(
+        h.name, h.requested, h.package, h.version, h.registry, h.bins, h.packages,
+        fetches=tuple(fetches), network_install=network_install),))
+
+
+def test_a_lock_without_fetches_stays_version_1_with_the_golden_ids():
+    assert lockfile.dumps(sample_lock()).splitlines()[2] == "version = 1"
+    assert sample_lock().env_ids() == GOLDEN_IDS
+
+
+def test_fetches_make_version_2_read_back_and_change_only_their_platforms_env_id(tmp_path):
+    lock = with_fetches(FETCH)
+    text = lockfile.dumps(lock)
+    assert text.splitlines()[2] == "version = 2"
+    table = ('[[harness.agent.fetch]]\npackage = "node_modules/agent"\nplatform = "linux/amd64"\n'
+             'url = "http://127.0.0.1:8000/agent-linux-x64"\nsize = 7\n')
+    assert table in text
+    path = tmp_path / "aishell.lock"
+    lockfile.write(path, lock)
+    validate_schema(path)
+    assert lockfile.dumps(read_lock(path)) == lockfile.dumps(lock)
+    ids = lock.env_ids()
+    assert ids["linux/amd64"] != GOLDEN_IDS["linux/amd64"]
+    assert ids["linux/arm64"] == GOLDEN_IDS["linux/arm64"]  # it fetched nothing there
+    other = with_fetches({**FETCH, "integrity": I1}).env_ids()
+    assert other["linux/amd64"] != ids["linux/amd64"]  # the file's hash is in the env id
+
+
+def test_network_install_is_marked_and_in_the_env_id(tmp_path):
+    lock = with_fetches(network_install=True)
+    assert "\nnetwork_install = true\n" in lockfile.dumps(lock)
+    path = tmp_path / "aishell.lock"
+    lockfile.write(path, lock)
+    validate_schema(path)
+    assert lockfile.dumps(read_lock(path)) == lockfile.dumps(lock)
+    assert set(lock.env_ids().values()).isdisjoint(GOLDEN_IDS.values())
+
+
+def test_a_malformed_fetch_entry_points_at_its_harness(tmp_path):
+    path = tmp_path / "aishell.lock"
+    lockfile.write(path, with_fetches(FETCH))
+    text = path.read_text()
+    path.write_text(text.replace("size = 7\n", 'size = "7"\n'))
+    with pytest.raises(ConfigError) as exc:
+        read_lock(path)
+    line = text.splitlines().index("[harness.agent]") + 1
+    assert str(exc.value) == (f"{path}:{line}: malformed lock: each [[harness.agent.fetch]] "
+                              "needs package, platform, url, size, integrity")
+    assert exc.value.hint == lockfile.REBUILD_HINT

@@ -17,9 +17,12 @@ def dispatch(ctx: Any, ns: argparse.Namespace, _routed: object) -> int:
     def image() -> str:
         return ensure_image(ctx)
 
-    from aishell.store.fetch import recorder  # noqa: PLC0415
+    def capture(*args: Any) -> Any:
+        # Imported only when a lock resolves something: `lock --check` and a fresh
+        # re-lock never record downloads.
+        from aishell.store.fetch import recorder  # noqa: PLC0415
 
-    capture = recorder(ctx, image)
+        return recorder(ctx, image)(*args)
 
     if ns.command == "lock":
         result = cmd.lock(ctx, check=ns.check, upgrade=ns.upgrade,
