@@ -338,3 +338,11 @@ def test_a_malformed_fetch_entry_points_at_its_harness(tmp_path):
     assert str(exc.value) == (f"{path}:{line}: malformed lock: each [[harness.agent.fetch]] "
                               "needs package, platform, url, size, integrity")
     assert exc.value.hint == lockfile.REBUILD_HINT
+
+
+def test_allow_network_install_makes_the_lock_stale():
+    lock = current_lock()
+    h = lock.harnesses[0]
+    spec = HarnessSpec(h.name, h.package, h.requested, h.wanted_bins, network_install=True)
+    assert stale_reasons(manifest_for(lock, harnesses=(spec,)), lock) == [
+        "agent: allow-network-install changed"]
