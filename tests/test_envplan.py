@@ -96,7 +96,8 @@ def test_recorded_fetches_are_downloads_served_by_the_replay_server():
     assert envplan.Download("agent: http://dl.example/agent-linux-x64", fetch["url"],
                             fetch["integrity"]) in p.downloads
     files = p.files(lambda integrity: f"/plan/tarballs/{integrity}.tgz")
-    assert json.loads(files["fetches.json"]) == {fetch["url"]: "/plan/tarballs/sha512-Ymlu.tgz"}
+    assert json.loads(files["fetches.json"]) == {
+        "files": {fetch["url"]: "/plan/tarballs/sha512-Ymlu.tgz"}, "tls": {}}
     assert "replay.js" in files
     script = files["install.sh"]
     assert "/plan/replay.js /plan/fetches.json" in script
@@ -104,6 +105,9 @@ def test_recorded_fetches_are_downloads_served_by_the_replay_server():
             '$REPLAY_PORT"') in script
     assert "NODE_USE_ENV_PROXY=1 $NPM rebuild --foreground-scripts --loglevel=error agent" in script
     # At lock time each script package gets its own recording proxy instead.
-    capture = p.files(lambda i: i, {("agent", "node_modules/agent"): "http://127.0.0.1:4100"})
+    capture = p.files(lambda i: i, {("agent", "node_modules/agent"): "http://127.0.0.1:4100"},
+                      ca="/plan/tls/ca.pem")
     assert "fetches.json" not in capture
     assert "env HTTP_PROXY=http://127.0.0.1:4100 " in capture["install.sh"]
+    assert ("NODE_EXTRA_CA_CERTS=/plan/tls/ca.pem SSL_CERT_FILE=/plan/tls/ca.pem"
+            in capture["install.sh"])

@@ -86,21 +86,90 @@ def test_the_env_id_covers_the_fetched_file(project, lock_env):
     assert "the env id for linux/amd64 does not match the lock's content" in errors(r)[0]
 
 
-def test_an_https_download_cannot_be_recorded_and_lock_says_so(project, lock_env):
+@pytest.fixture
+def https_release(tmp_path, monkeypatch):
+    """A release server speaking HTTPS on loopback, with a certificate from its own CA,
+    which aishell is told to trust (as it would a corporate CA)."""
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from aishell.certs import find_bundle
+    from aishell.store.tlsmint import Minter
+
+    minter = Minter(tmp_path / "release-ca")
+    cert, key = minter.leaf("127.0.0.1")
+    bundle = tmp_path / "bundle.pem"
+    system = find_bundle()
+    bundle.write_text((system.read_text() if system else "") + minter.ca.read_text())
+    monkeypatch.setenv("AISHELL_CA_BUNDLE", str(bundle))
+    files: dict[str, bytes] = {}
+    log: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            log.append(self.path)
+            body = files.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"https://127.0.0.1:{httpd.server_address[1]}", files, log
+    httpd.shutdown()
+    httpd.server_close()
+    minter.close()
+
+
+def test_an_https_download_is_recorded_and_replayed_as_its_host(
+        project, lock_env, foundation_tag, https_release):
+    base, files, log = https_release
     name = f"tlsy-{uuid.uuid4().hex[:8]}"
-    publish_fetching(lock_env, name, "1.0.0", "https://127.0.0.1:9/releases/tlsy.tgz")
-    manifest = write_manifest(project, f'# a harness\nt = {{ npm = "{name}" }}', AMD64)
+    data = f'#!/bin/sh\necho "{name} over https"\n'.encode()
+    files[f"/releases/{name}"] = data
+    url = f"{base}/releases/{name}"
+    publish_fetching(lock_env, name, "1.0.0", url)
+    write_manifest(project, f't = {{ npm = "{name}" }}', AMD64)
+    r = run_aishell("lock", cwd=project)
+    assert r.returncode == 0, r.stderr
+    validate_schema(project / "aishell.lock")
+    fetch = tomllib.loads((project / "aishell.lock").read_text())["harness"]["t"]["fetch"]
+    assert [(f["url"], f["size"], f["integrity"]) for f in fetch] == [(url, len(data), sri(data))]
+    assert log == [f"/releases/{name}"]
+    r = run_aishell("sync", "--json", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert log == [f"/releases/{name}"]  # population was served from the download cache
+    env = json.loads(r.stdout)["env"]
+    ran = run_in_env(env["volume"], foundation_tag, f"{name} --version")
+    assert ran.stdout.strip() == f"{name} over https", ran.stderr
+
+
+def test_an_install_that_fails_while_recording_names_the_harness_and_the_choices(
+        project, lock_env):
+    name = f"broken-{uuid.uuid4().hex[:8]}"
+    url = lock_env.url + f"releases/{name}-missing"  # the release was never uploaded
+    publish_fetching(lock_env, name, "1.0.0", url)
+    manifest = write_manifest(project, f'# a harness\nb = {{ npm = "{name}" }}', AMD64)
     r = run_aishell("lock", cwd=project)
     assert r.returncode == 1
     assert errors(r) == [
-        (f"error: {manifest}:3: harness `t`: install scripts download over HTTPS ({name} from "
-        "127.0.0.1:9); aishell can record plain-HTTP downloads only, so population (which has "
-        "no network) could not repeat them"),
-        (f'hint: choose one: `t = {{ npm = "{name}", allow-network-install = true }}` lets its '
-        "install scripts use the network (the lock marks its env as not reproducible); or "
-        "point the installer at a plain-HTTP mirror of the file if it honours a download-URL "
-        "variable; or drop the harness"),
+        (f"error: {manifest}:3: harness `b`: its install scripts failed (exit code 1) when "
+        "`aishell lock` ran them to record what they download"),
+        ("hint: their last output lines are shown above. If the installer cannot work through "
+        f'a proxy, `b = {{ npm = "{name}", allow-network-install = true }}` lets it use the '
+        "network when the env is built (the lock marks its env as not reproducible); else fix "
+        "the cause (a download URL that fails?) and lock again"),
     ]
+    assert f"downloading {json.dumps(url)} failed: HTTP 404" not in r.stderr  # JSON-quoted
+    assert f"{name}: downloading {url} failed: HTTP 404" in r.stderr  # shown without -v
     assert not (project / "aishell.lock").exists()
 
 

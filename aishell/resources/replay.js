@@ -4,15 +4,25 @@
 // hash); `aishell sync` checked each against its hash into the download cache. This
 // serves them, by URL, as an HTTP proxy on the population container's loopback: the
 // container has no other network. Plain HTTP arrives in absolute form (Node's http, curl,
-// wget) or inside a CONNECT tunnel (Node's fetch); TLS inside a tunnel cannot be served
-// and is refused, as is every URL the lock does not record, each with one line saying so.
+// wget) or inside a CONNECT tunnel (Node's fetch); HTTPS in a tunnel is answered as the
+// host it names, with a certificate from a CA made for this population run, which only
+// the install scripts trust (aishell/store/tlsmint.py). A URL the lock does not record,
+// or TLS to a host without a certificate, is refused with one line saying so.
 //
-// Usage: node replay.js FETCHES.json PORT_FILE   (FETCHES maps URL -> file path)
+// Usage: node replay.js FETCHES.json PORT_FILE
+//   FETCHES = {"files": {URL: file path}, "tls": {host: [certificate path, key path]}}
 "use strict";
 const fs = require("fs");
 const http = require("http");
+const tls = require("tls");
+const { Duplex, PassThrough } = require("stream");
 
-const table = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+const plan = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+const table = plan.files;
+const certs = {};
+for (const [host, [cert, key]] of Object.entries(plan.tls)) {
+  certs[host] = tls.createSecureContext({ cert: fs.readFileSync(cert), key: fs.readFileSync(key) });
+}
 
 function refuse(res, what) {
   console.error(`aishell: ${what} was not recorded by \`aishell lock\`, and population has no ` +
@@ -23,7 +33,8 @@ function refuse(res, what) {
 }
 
 const server = http.createServer((req, res) => {
-  const url = req.url.startsWith("/") ? `http://${req.headers.host}${req.url}` : req.url;
+  const scheme = req.socket.encrypted ? "https" : "http";
+  const url = req.url.startsWith("/") ? `${scheme}://${req.headers.host}${req.url}` : req.url;
   const file = table[url];
   if (req.method !== "GET" || file === undefined) {
     refuse(res, `${req.method} ${url}`);
@@ -37,14 +48,27 @@ const server = http.createServer((req, res) => {
 server.on("connect", (req, socket, head) => {
   socket.write("HTTP/1.1 200 Connection established\r\n\r\n");
   const serve = (chunk) => {
-    if (chunk[0] === 0x16) { // a TLS handshake: nothing recorded can be served over it
-      console.error(`aishell: an HTTPS download from ${req.url} was not recorded by ` +
-                    "`aishell lock`; population has no network");
+    if (chunk[0] !== 0x16) {
+      socket.pause();
+      socket.unshift(chunk);
+      server.emit("connection", socket); // plain HTTP inside the tunnel
+      return;
+    }
+    const host = req.url.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
+    if (certs[host] === undefined) {
+      console.error(`aishell: HTTPS to ${req.url} was not recorded by \`aishell lock\`, and ` +
+                    "population has no network");
       socket.destroy();
       return;
     }
-    socket.unshift(chunk);
-    server.emit("connection", socket); // plain HTTP inside the tunnel
+    // TLS over a stream that starts with the bytes already read (TLSSocket on the raw
+    // socket would read its handle directly and miss them).
+    const inbound = new PassThrough();
+    inbound.write(chunk);
+    socket.pipe(inbound);
+    const duplex = Duplex.from({ readable: inbound, writable: socket });
+    const secure = new tls.TLSSocket(duplex, { isServer: true, secureContext: certs[host] });
+    server.emit("connection", secure); // HTTPS, answered as the host it asked for
   };
   if (head && head.length) serve(head);
   else socket.once("data", serve);

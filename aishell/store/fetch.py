@@ -26,7 +26,9 @@ import hashlib
 import http.client
 import ipaddress
 import os
+import re
 import socket
+import ssl
 import tempfile
 import threading
 import urllib.error
@@ -45,6 +47,7 @@ from aishell.lock.lockfile import Lock
 from aishell.project.context import Context
 from aishell.request import ContainerRequest, Mount
 from aishell.store import plan as envplan
+from aishell.store.tlsmint import Minter
 
 CAPTURE_TIMEOUT = 1800.0
 MAX_BYTES = 2 << 30  # a recorded download larger than 2 GiB is refused
@@ -66,7 +69,7 @@ class Capture:
     fetches: Mapping[str, tuple[dict[str, Any], ...]]
     tls_hosts: Mapping[str, Mapping[str, tuple[str, ...]]]  # harness -> package path -> hosts
     platform: str
-    failure: AishellError | None = None  # the install failed (with its log)
+    failure: tuple[int, str] | None = None  # the install failed: (exit code, output)
 
 
 def _is_loopback(host: str) -> bool:
@@ -80,8 +83,10 @@ def _is_loopback(host: str) -> bool:
 class RecordingProxy:
     """An HTTP forward proxy on 127.0.0.1 that records each GET it forwards."""
 
-    def __init__(self, cache: DownloadCache, package: str, platform: str) -> None:
+    def __init__(self, cache: DownloadCache, package: str, platform: str,
+                 minter: Minter | None = None) -> None:
         self.recorded = Recorded()
+        self._minter = minter
         self._lock = threading.Lock()
         self._cache = cache
         self._package = package
@@ -102,21 +107,34 @@ class RecordingProxy:
             def do_CONNECT(self) -> None:
                 self.send_response(200, "Connection established")
                 self.end_headers()
-                first = self.connection.recv(1, socket.MSG_PEEK)
-                if first[:1] == b"\x16":  # a TLS ClientHello: end-to-end encrypted
-                    with proxy._lock:
-                        proxy.recorded.tls_hosts.append(self.path)
-                    self.close_connection = True
-                    return
-                # Plain HTTP inside the tunnel (Node's fetch tunnels http:// too).
+                self.close_connection = True
+                scheme = "http"  # plain HTTP inside the tunnel (Node's fetch tunnels http://)
+                if self.connection.recv(1, socket.MSG_PEEK)[:1] == b"\x16":  # TLS ClientHello
+                    if proxy._minter is None:
+                        with proxy._lock:
+                            proxy.recorded.tls_hosts.append(self.path)
+                        return
+                    self._terminate_tls()
+                    scheme = "https"
                 line = self.rfile.readline(65537).decode("latin-1").split()
                 headers = http.client.parse_headers(self.rfile)
                 if len(line) != 3 or line[0] != "GET":
-                    self.close_connection = True
                     return
-                host = headers.get("Host") or self.path.removesuffix(":80")
-                proxy._serve(self, f"http://{host}{line[1]}")
-                self.close_connection = True
+                default = ":443" if scheme == "https" else ":80"
+                host = headers.get("Host") or self.path.removesuffix(default)
+                proxy._serve(self, f"{scheme}://{host}{line[1]}")
+                with contextlib.suppress(OSError):
+                    self.wfile.flush()
+
+            def _terminate_tls(self) -> None:
+                """Speak TLS to the script ourselves, as the host it asked for (tlsmint)."""
+                assert proxy._minter is not None
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                context.load_cert_chain(*proxy._minter.leaf(self.path.rsplit(":", 1)[0]))
+                tls = context.wrap_socket(self.connection, server_side=True)
+                self.connection = tls
+                self.rfile = tls.makefile("rb")
+                self.wfile = tls.makefile("wb")
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -190,12 +208,28 @@ def _store(cache: DownloadCache, integrity: str, data: bytes) -> None:
     Path(name).replace(final)
 
 
+TLS_DIR = "tls"  # in the plan directory: the run's CA certificate and host certificates
+
+
 def write_plan(plan: envplan.EnvPlan, cache: DownloadCache, directory: Path,
-               proxies: envplan.Proxies | None = None) -> None:
+               proxies: envplan.Proxies | None = None, minter: Minter | None = None) -> None:
     """The plan directory (mounted at /plan): install script, package locks, and a
     ``.tgz``-named symlink into the read-only cache mount for every cached file (npm tells
-    a tarball from a directory by its extension)."""
+    a tarball from a directory by its extension). ``minter`` (made in ``directory/tls``)
+    lets the scripts' HTTPS be recorded or replayed."""
     directory.chmod(0o755)
+    ca: str | None = None
+    tls: dict[str, tuple[str, str]] | None = None
+    if minter is not None:
+        inside = f"{envplan.PLAN_MOUNT}/{TLS_DIR}"
+        ca = f"{inside}/{minter.ca.name}"
+        if proxies is None:  # replay: a certificate for every host a recorded URL names
+            hosts = {urllib.parse.urlsplit(d.url).hostname or "" for h in plan.harnesses
+                     for d in h.fetches if d.url.startswith("https://")}
+            tls = {}
+            for host in sorted(h for h in hosts if h):
+                cert, key = minter.leaf(host)
+                tls[host] = (f"{inside}/{cert.name}", f"{inside}/{key.name}")
     links = directory / "tarballs"
     links.mkdir()
 
@@ -207,7 +241,7 @@ def write_plan(plan: envplan.EnvPlan, cache: DownloadCache, directory: Path,
             link.symlink_to(f"{envplan.CACHE_MOUNT}/{rel}")
         return f"{envplan.PLAN_MOUNT}/tarballs/{name}"
 
-    for name, text in plan.files(where, proxies).items():
+    for name, text in plan.files(where, proxies, ca=ca, tls=tls).items():
         (directory / name).write_text(text, encoding="utf-8")
 
 
@@ -232,9 +266,15 @@ def capture(ctx: Context, lock: Lock, names: Sequence[str], *, image: str,
         if not d.url.startswith(("http://", "https://", "file:")):
             continue
         cache.fetch(d.url, d.integrity, d.name)
-    with _proxies(cache, plan, platform) as proxies:
+    with tempfile.TemporaryDirectory(prefix="aishell-capture-") as tmp, \
+            contextlib.ExitStack() as stack:
+        minter: Minter | None = None
+        with contextlib.suppress(AishellError):  # no openssl: HTTPS is refused, and said so
+            minter = stack.enter_context(Minter(Path(tmp) / TLS_DIR))
+        proxies = stack.enter_context(_proxies(cache, plan, platform, minter))
+        write_plan(plan, cache, Path(tmp), {k: p.url for k, p in proxies.items()}, minter)
         on_status("running install scripts to record what they download: " + ", ".join(names))
-        failure = _run(ctx, plan, cache, {k: p.url for k, p in proxies.items()}, image)
+        failure = _run(ctx, plan, cache, Path(tmp), image)
     fetches: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
     tls: dict[str, dict[str, tuple[str, ...]]] = {}
     for (harness, path), proxy in proxies.items():
@@ -245,53 +285,43 @@ def capture(ctx: Context, lock: Lock, names: Sequence[str], *, image: str,
 
 
 @contextlib.contextmanager
-def _proxies(cache: DownloadCache, plan: envplan.EnvPlan,
-             platform: str) -> Iterator[dict[tuple[str, str], RecordingProxy]]:
+def _proxies(cache: DownloadCache, plan: envplan.EnvPlan, platform: str,
+             minter: Minter | None) -> Iterator[dict[tuple[str, str], RecordingProxy]]:
     proxies: dict[tuple[str, str], RecordingProxy] = {}
     try:
         for h in plan.harnesses:
             for path in h.scripts:
-                proxies[(h.name, path)] = RecordingProxy(cache, path, platform)
+                proxies[(h.name, path)] = RecordingProxy(cache, path, platform, minter)
         yield proxies
     finally:
         for proxy in proxies.values():
             proxy.close()
 
 
-def _run(ctx: Context, plan: envplan.EnvPlan, cache: DownloadCache,
-         proxies: Mapping[tuple[str, str], str], image: str) -> AishellError | None:
+def _run(ctx: Context, plan: envplan.EnvPlan, cache: DownloadCache, plan_dir: Path,
+         image: str) -> tuple[int, str] | None:
     volume = f"aishell-capture-{uuid.uuid4().hex[:16]}"
     labels = {"dev.aishell.managed": "1", "dev.aishell.kind": "capture"}
     engine = ctx.engine
     engine.create_volume(volume, labels)
     try:
-        with tempfile.TemporaryDirectory(prefix="aishell-capture-") as tmp:
-            write_plan(plan, cache, Path(tmp), proxies)
-            req = ContainerRequest(
-                image=image,
-                command=("bash", f"{envplan.PLAN_MOUNT}/install.sh"),
-                name=f"aishell-capture-{uuid.uuid4().hex[:12]}",
-                mounts=(Mount(volume, envplan.TOOLS, kind="volume", no_copy=True),
-                        Mount(str(cache.root), envplan.CACHE_MOUNT, read_only=True),
-                        Mount(tmp, envplan.PLAN_MOUNT, read_only=True)),
-                labels=labels,
-                network="host",  # the recording proxies listen on the host's loopback
-                interactive=False,
-                entrypoint=(),
-            )
-            code, log = engine.run_to_completion(req, timeout=CAPTURE_TIMEOUT)
+        req = ContainerRequest(
+            image=image,
+            command=("bash", f"{envplan.PLAN_MOUNT}/install.sh"),
+            name=f"aishell-capture-{uuid.uuid4().hex[:12]}",
+            mounts=(Mount(volume, envplan.TOOLS, kind="volume", no_copy=True),
+                    Mount(str(cache.root), envplan.CACHE_MOUNT, read_only=True),
+                    Mount(str(plan_dir), envplan.PLAN_MOUNT, read_only=True)),
+            labels=labels,
+            network="host",  # the recording proxies listen on the host's loopback
+            interactive=False,
+            entrypoint=(),
+        )
+        code, log = engine.run_to_completion(req, timeout=CAPTURE_TIMEOUT)
     finally:
         with contextlib.suppress(AishellError):
             engine.remove_volume(volume)
-    if code != 0:
-        error = AishellError(
-            "running the install scripts of " + ", ".join(h.name for h in plan.harnesses)
-            + f" to record their downloads failed (exit code {code})",
-            hint="their last output lines are shown above; fix the cause, or set "
-            "allow-network-install = true for the harness in aishell.toml")
-        error.log = "\n".join(log.splitlines()[-20:])
-        return error
-    return None
+    return (code, log) if code != 0 else None
 
 
 def recorder(ctx: Context, image: Callable[[], str]) -> Callable[..., tuple[Lock, list[str]]]:
@@ -321,7 +351,7 @@ def recorder(ctx: Context, image: Callable[[], str]) -> Callable[..., tuple[Lock
                 "as not reproducible); or point the installer at a plain-HTTP mirror of the "
                 "file if it honours a download-URL variable; or drop the harness")
         if result.failure is not None:
-            raise result.failure
+            raise _failed(manifest, fresh, *result.failure)
         harnesses = tuple(replace(h, fetches=tuple(sorted(
             result.fetches[h.name], key=lambda f: (f["platform"], f["package"], f["url"]))))
             if h.name in result.fetches else h for h in new.harnesses)
@@ -334,3 +364,20 @@ def recorder(ctx: Context, image: Callable[[], str]) -> Callable[..., tuple[Lock
 
     return record
 
+
+
+def _failed(manifest: Any, names: Sequence[str], code: int, log: str) -> AishellError:
+    """The install failed while recording: name the harness (from the install script's own
+    "installing X failed" line) at its manifest line, with the choices."""
+    failed = re.search(r"aishell: installing (\S+) failed", log)
+    name = failed.group(1) if failed else names[0]
+    spec = manifest.harness(name)
+    error = AishellError(
+        spec.at(f"harness `{name}`: its install scripts failed (exit code {code}) when "
+                "`aishell lock` ran them to record what they download"),
+        hint="their last output lines are shown above. If the installer cannot work through "
+        f'a proxy, `{name} = {{ npm = "{spec.package}", allow-network-install = true }}` lets '
+        "it use the network when the env is built (the lock marks its env as not "
+        "reproducible); else fix the cause (a download URL that fails?) and lock again")
+    error.log = "\n".join(log.splitlines()[-20:])
+    return error

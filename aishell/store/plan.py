@@ -75,17 +75,21 @@ class EnvPlan:
         """Whether population runs the replay server (a script runs without network)."""
         return any(h.scripts and not h.network_install for h in self.harnesses)
 
-    def files(self, where: Locate, proxies: Proxies | None = None) -> dict[str, str]:
+    def files(self, where: Locate, proxies: Proxies | None = None, *, ca: str | None = None,
+              tls: Mapping[str, tuple[str, str]] | None = None) -> dict[str, str]:
         """Files to put in the plan directory (mounted at /plan), by name.
 
         ``proxies`` (capture, at lock time): the recording proxy of each (harness, script
-        path); without it (population) the scripts fetch from the replay server.
+        path); without it (population) the scripts fetch from the replay server. ``ca``:
+        the container path of the CA the scripts trust for HTTPS through either;
+        ``tls``: host -> (certificate, key) container paths the replay server serves as.
         """
-        out = {"install.sh": install_script(self, where, proxies)}
+        out = {"install.sh": install_script(self, where, proxies, ca)}
         if proxies is None and self.replays:
-            out["fetches.json"] = json.dumps(
-                {d.url: where(d.integrity) for h in self.harnesses for d in h.fetches},
-                indent=2, sort_keys=True)
+            out["fetches.json"] = json.dumps({
+                "files": {d.url: where(d.integrity) for h in self.harnesses for d in h.fetches},
+                "tls": {host: list(pair) for host, pair in (tls or {}).items()},
+            }, indent=2, sort_keys=True)
             out["replay.js"] = resources.files("aishell.resources").joinpath(
                 "replay.js").read_text(encoding="utf-8")
         for h in self.harnesses:
@@ -183,14 +187,18 @@ def plan(lock: Lock, platform: str) -> EnvPlan:
                    tuple(sorted(downloads.values(), key=lambda d: d.name)))
 
 
-def _proxy_env(url: str) -> str:
+def _proxy_env(url: str, ca: str | None) -> str:
     """Environment words that send an install script's HTTP(S) through ``url``: the
-    variables curl, wget, Python and Go read, and Node's (NODE_USE_ENV_PROXY, Node >= 24)."""
+    variables curl, wget, Python and Go read, and Node's (NODE_USE_ENV_PROXY, Node >= 24);
+    with ``ca``, the CA its HTTPS through that proxy is signed by (aishell.store.tlsmint)."""
     words = [f"{v}={url}" for v in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")]
-    return "env " + " ".join([*words, "NO_PROXY=", "no_proxy=", "NODE_USE_ENV_PROXY=1"])
+    words += ["NO_PROXY=", "no_proxy=", "NODE_USE_ENV_PROXY=1"]
+    if ca is not None:
+        words += [f"NODE_EXTRA_CA_CERTS={ca}", f"SSL_CERT_FILE={ca}", f"CURL_CA_BUNDLE={ca}"]
+    return "env " + " ".join(words)
 
 
-def _rebuilds(h: HarnessInstall, proxies: Proxies | None) -> list[str]:
+def _rebuilds(h: HarnessInstall, proxies: Proxies | None, ca: str | None) -> list[str]:
     """One `npm rebuild` per script package, each with its proxy (which tells who fetched)."""
     out = []
     for path in h.scripts:
@@ -198,9 +206,9 @@ def _rebuilds(h: HarnessInstall, proxies: Proxies | None) -> list[str]:
         if h.network_install:
             prefix = ""
         elif proxies is not None:
-            prefix = _proxy_env(proxies[(h.name, path)]) + " "
+            prefix = _proxy_env(proxies[(h.name, path)], ca) + " "
         else:
-            prefix = _proxy_env('"http://127.0.0.1:$REPLAY_PORT"') + " "
+            prefix = _proxy_env('"http://127.0.0.1:$REPLAY_PORT"', ca) + " "
         out.append(f"  {prefix}$NPM rebuild --foreground-scripts --loglevel=error {name}")
     return out
 
@@ -214,7 +222,8 @@ _START_REPLAY = [
 ]
 
 
-def install_script(p: EnvPlan, where: Locate, proxies: Proxies | None = None) -> str:
+def install_script(p: EnvPlan, where: Locate, proxies: Proxies | None = None,
+                   ca: str | None = None) -> str:
     """The shell script a population container runs (foundation image, /tools writable)."""
     q = shlex.quote
     lines = [
@@ -250,7 +259,7 @@ def install_script(p: EnvPlan, where: Locate, proxies: Proxies | None = None) ->
             f"  cd {d}",
             "  $NPM ci --offline --ignore-scripts --no-audit --no-fund --loglevel=error",
         ]
-        lines += _rebuilds(h, proxies)
+        lines += _rebuilds(h, proxies, ca)
         lines += [
             "}",
             f"echo 'aishell: installing {h.name} ({h.package})'",

@@ -7,6 +7,7 @@ second sync — or a sync in another project with the same lock — is a no-op.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -133,7 +134,8 @@ def _populate(ctx: Context, lock: Lock, platform: str, image: str, *, offline: b
 
     from aishell.lock.foundation import PROXY_VARS  # noqa: PLC0415
     from aishell.store import plan as envplan  # noqa: PLC0415
-    from aishell.store.fetch import write_plan  # noqa: PLC0415
+    from aishell.store.fetch import TLS_DIR, write_plan  # noqa: PLC0415
+    from aishell.store.tlsmint import Minter  # noqa: PLC0415
 
     env_id = lock.env_ids()[platform]
     plan = envplan.plan(lock, platform)
@@ -141,7 +143,10 @@ def _populate(ctx: Context, lock: Lock, platform: str, image: str, *, offline: b
 
     with tempfile.TemporaryDirectory(prefix="aishell-plan-") as tmp:
         plan_dir = Path(tmp)
-        write_plan(plan, cache, plan_dir)
+        https = any(d.url.startswith("https://") for h in plan.harnesses for d in h.fetches)
+        # Recorded HTTPS downloads are served as their hosts, by a CA made for this run.
+        with Minter(plan_dir / TLS_DIR) if https else contextlib.nullcontext() as minter:
+            write_plan(plan, cache, plan_dir, minter=minter)
         network = "none"  # everything comes from the cache: nothing to reach
         passthrough: tuple[str, ...] = ()
         if any(h.network_install for h in plan.harnesses):
