@@ -182,7 +182,8 @@ def test_a_failing_install_shows_its_last_lines_without_verbose(project, lock_en
     name = f"failing-{uuid.uuid4().hex[:8]}"
     lock_env.publish(name, "1.0.0", bin={"failing": "bin/f.js"},
                      install_script="echo 'cannot unpack the native binary' >&2; exit 3")
-    write_manifest(project, f'f = {{ npm = "{name}" }}')
+    # allow-network-install: `lock` does not run the script, so the failure is population's.
+    write_manifest(project, f'f = {{ npm = "{name}", allow-network-install = true }}')
     r = run_aishell("sync", cwd=project)
     assert r.returncode == 1
     lines = r.stderr.splitlines()

@@ -11,11 +11,13 @@ cache under their sha512 and records URL, size and hash; the lock keeps them
 them into the cache like any tarball (checking the hash) and population serves them from
 a replay server on the population container's own loopback (aishell/resources/replay.js).
 
-What can be recorded: plain HTTP, sent through the proxy in absolute form (Node's http,
-curl, wget) or in a CONNECT tunnel (Node's fetch). HTTPS inside a tunnel is end-to-end
-encrypted: the proxy sees only the host, cannot record the bytes, and refuses it; the
-lock then fails naming the package, the hosts and the choices. A script that ignores the
-proxy variables is not seen at all; its env then fails to build, with no network.
+What can be recorded: HTTP sent through the proxy in absolute form (Node's http, curl,
+wget) or in a CONNECT tunnel (Node's fetch), and HTTPS in a tunnel: the proxy answers as
+the host asked for, with a certificate from a CA made for this run that only the install
+scripts trust (aishell.store.tlsmint), and checks the real server itself. Without openssl
+an HTTPS tunnel is refused and the lock fails naming the package and hosts. A script that
+ignores the proxy variables is not seen; if it fails while recording, the lock fails
+naming the harness and the choices, else its env fails to build (no network).
 """
 
 from __future__ import annotations
