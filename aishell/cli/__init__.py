@@ -6,21 +6,38 @@ module per command group that dispatches to its stage and renders the result
 (:mod:`.run`, :mod:`.lock`, :mod:`.sync`, :mod:`.store`, :mod:`.verify`, :mod:`.doctor`),
 and :mod:`.crash`, the one top-level error handler.
 
-A launch imports only its own group's module and builds only its own command's parser.
+A launch seen before is replayed from its cached plan (:mod:`aishell.run.fast`) before
+anything else is imported; any other command imports only its own group's module and
+builds only its own command's parser.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from importlib import import_module
-from typing import Any
 
 from aishell import __version__
-from aishell.cli.parser import COMMANDS, GROUPS, build_parser, command_names
-from aishell.cli.routing import _split, route
+from aishell.cli.words import LAUNCH_WORDS, split
+
+TYPE_CHECKING = False  # typing costs ~4 ms to import; mypy reads this as True
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
 __all__ = ["COMMANDS", "build_parser", "command_names", "entry", "main", "route"]
+
+
+def __getattr__(name: str) -> Any:
+    # The parser and the router, for callers that want them (tests, completions),
+    # without importing argparse into every launch.
+    if name in ("COMMANDS", "build_parser", "command_names"):
+        from aishell.cli import parser  # noqa: PLC0415
+
+        return getattr(parser, name)
+    if name == "route":
+        from aishell.cli.routing import route  # noqa: PLC0415
+
+        return route
+    raise AttributeError(f"module 'aishell.cli' has no attribute {name!r}")
 
 
 def _context(ns: Any) -> Any:
@@ -33,6 +50,10 @@ def _context(ns: Any) -> Any:
 
 
 def _dispatch(ns: Any, routed: Any) -> int:
+    from importlib import import_module  # noqa: PLC0415
+
+    from aishell.cli.parser import GROUPS  # noqa: PLC0415
+
     if ns.verbose:
         from aishell import process  # noqa: PLC0415
 
@@ -45,12 +66,21 @@ def _dispatch(ns: Any, routed: Any) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (the console script passes it to sys.exit)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    options, word, _rest = _split(args)
+    options, word, _rest = split(args)
     if word is None and options == ["--version"]:
         print(f"aishell {__version__}")
         return 0
+    if word in LAUNCH_WORDS:
+        from aishell.run import fast  # noqa: PLC0415
+
+        replayed = fast.launch(args)
+        if replayed is not None:
+            return replayed
     verbose = any(a in ("-v", "--verbose") for a in options)
+    from aishell import inputs  # noqa: PLC0415
     from aishell.cli import crash  # noqa: PLC0415
+    from aishell.cli.parser import GROUPS, build_parser  # noqa: PLC0415
+    from aishell.cli.routing import route  # noqa: PLC0415
     from aishell.errors import AishellError  # noqa: PLC0415
 
     try:
@@ -62,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise error
 
         return crash.guard(fail, verbose=verbose)
-    command = routed.parse[len(_split(routed.parse)[0])] if _split(routed.parse)[1] else None
+    command = split(routed.parse)[1]
     # Only the routed command's parser is built; bare `aishell`, `--help` and usage errors
     # before a command get every command (the help lists them all).
     parser = build_parser(command if command in GROUPS else None)
@@ -70,7 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ns = parser.parse_args(routed.parse)
     except SystemExit as exc:  # argparse: --help, --version, usage errors
         return int(exc.code or 0)
-    return crash.guard(lambda: _dispatch(ns, routed), verbose=verbose)
+    with inputs.Recording(args):  # what a launch reads, for its cached plan
+        return crash.guard(lambda: _dispatch(ns, routed), verbose=verbose)
 
 
 def entry() -> None:

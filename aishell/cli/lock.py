@@ -10,11 +10,12 @@ from aishell import render
 
 def dispatch(ctx: Any, ns: argparse.Namespace, _routed: object) -> int:
     from aishell.lock import locking as cmd  # noqa: PLC0415
-    from aishell.store.images import ensure_image  # noqa: PLC0415
 
     status = _status(ctx)
 
     def image() -> str:
+        from aishell.store.images import ensure_image  # noqa: PLC0415 - only when resolving
+
         return ensure_image(ctx)
 
     def capture(*args: Any) -> Any:

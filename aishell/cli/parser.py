@@ -8,13 +8,12 @@ builds them all.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from typing import Any
 
 from aishell import __version__
 
-# Options of aishell (global and `run`) that take a value, so the harness name is found
-# by skipping them; `--opt=value` and `-eNAME` forms are a single word anyway.
-VALUE_OPTIONS = frozenset({"--project", "--name", "-e", "--env", "--volume", "-p", "--publish"})
 # Every command, and the module of aishell.cli that dispatches it.
 GROUPS = {
     "shell": "run", "run": "run", "exec": "run", "attach": "run", "ps": "run", "stop": "run",
@@ -24,6 +23,23 @@ GROUPS = {
     "init": "lock", "tree": "lock",
 }
 COMMANDS = tuple(GROUPS)
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's formatter without its ``import shutil`` (~2 ms, for the terminal width)."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        if width is None:
+            try:
+                width = int(os.environ["COLUMNS"])
+            except (KeyError, ValueError):
+                try:
+                    width = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+                except (AttributeError, ValueError, OSError):
+                    width = 80
+            width -= 2
+        super().__init__(prog, indent_increment, max_help_position, width)
 
 
 class _Skipped:
@@ -47,6 +63,7 @@ class _Only:
     def add_parser(self, name: str, **kwargs: Any) -> Any:
         if self.sub is None or (self.only is not None and name != self.only):
             return _Skipped()
+        kwargs.setdefault("formatter_class", _Formatter)
         return self.sub.add_parser(name, **kwargs)
 
 
@@ -75,6 +92,11 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
                         metavar="[IP:]HOST:CONT[/proto]", help="publish a port (repeatable)")
     parser.add_argument("--unsafe", action="store_true",
                         help="skip the sensitive-file check before launch")
+    _lock_options(parser)
+
+
+def _lock_options(parser: argparse.ArgumentParser) -> None:
+    """How a launch treats aishell.lock (run, shell, exec alike)."""
     parser.add_argument("--locked", action="store_true",
                         help="fail if aishell.lock is out of date (no implicit lock)")
     parser.add_argument("--frozen", action="store_true",
@@ -89,10 +111,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         prog="aishell",
         description="Run AI coding agents in ephemeral containers, pinned by aishell.lock.",
         epilog="`aishell HARNESS [ARGS…]` is short for `aishell run HARNESS [ARGS…]`.",
+        formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=f"aishell {__version__}")
     _global_options(parser, suppress=False)
-    common = argparse.ArgumentParser(add_help=False)
+    common = argparse.ArgumentParser(add_help=False, formatter_class=_Formatter)
     _global_options(common, suppress=True)
     sub: Any = _Only(parser.add_subparsers(dest="command", metavar="COMMAND"), only)
 
@@ -103,6 +126,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     _run_options(p)
     p = sub.add_parser("exec", parents=[common], help="run one command in a fresh sandbox",
                        usage="aishell exec [options] [--] COMMAND [ARGS...]")
+    _lock_options(p)
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="the command and its arguments")
     p = sub.add_parser("attach", parents=[common], help="join a running sandbox",
                        usage="aishell attach [options] NAME [-- COMMAND...]")

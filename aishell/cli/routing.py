@@ -11,23 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from aishell.cli.parser import COMMANDS, VALUE_OPTIONS
+from aishell.cli.parser import COMMANDS
+from aishell.cli.words import split as _split
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-def _split(args: Sequence[str]) -> tuple[list[str], str | None, list[str]]:
-    """Options before the first plain word, that word, and everything after it."""
-    i = 0
-    while i < len(args):
-        word = args[i]
-        if word == "--":
-            return list(args[:i]), None, list(args[i + 1:])
-        if not word.startswith("-") or word == "-":
-            return list(args[:i]), word, list(args[i + 1:])
-        i += 2 if word in VALUE_OPTIONS else 1
-    return list(args), None, []
-
 
 def _project_harnesses(options: Sequence[str]) -> list[str]:
     """Harness names in the project's aishell.toml (unreadable → none; `run` reports it)."""

@@ -84,7 +84,8 @@ def dispatch(ctx: Context, ns: argparse.Namespace, routed: Routed) -> int:
     if command == "exec":
         from aishell.run import launch as run  # noqa: PLC0415
 
-        return run.exec_command(ctx, _after_dashes(ns.cmd))
+        return run.exec_command(ctx, _after_dashes(ns.cmd), locked=ns.locked,
+                                frozen=ns.frozen, offline=ns.offline)
     if command == "gitleaks":
         from aishell.run import gitleaks  # noqa: PLC0415
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from aishell import inputs
 from aishell.errors import ConfigError
 from aishell.lock import lockfile
 from aishell.lock.foundation import Foundation
@@ -22,6 +23,7 @@ def read_lock(path: Path) -> Lock | None:
     Raises ConfigError with file:line for conflict markers, malformed content, a future
     format version, or an env id that no longer matches the content.
     """
+    inputs.note(path)
     if not path.is_file():
         return None
     source = read_toml(path)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -238,6 +237,8 @@ def write(path: Path, lock: Lock) -> bool:
             return False
     except (FileNotFoundError, UnicodeDecodeError):
         pass
+    import tempfile  # noqa: PLC0415 - only on this path (keeps lock --check lean)
+
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=".aishell.lock.")
     tmp = Path(name)
     try:

@@ -6,7 +6,6 @@ Reads [harnesses], [runtime], [foundation] and [settings] from the loaded
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -114,6 +113,8 @@ def _harness(source: Source | None, name: str, value: Any) -> HarnessSpec:
     if isinstance(value, dict):
         for key in value:
             if key not in TABLE_KEYS:
+                import difflib  # noqa: PLC0415 - only on this path (keeps lock --check lean)
+
                 close = difflib.get_close_matches(key, TABLE_KEYS, n=1)
                 raise fail(f"unknown key `{key}` in harness `{name}`",
                            f"did you mean `{close[0]}`?" if close else

@@ -6,9 +6,12 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from aishell.engine import Engine
 from aishell.paths import Paths, default_paths
+
+if TYPE_CHECKING:
+    from aishell.engine import Engine
 from aishell.project import config
 
 
@@ -36,5 +39,7 @@ class Context:
 
     @cached_property
     def engine(self) -> Engine:
+        from aishell.engine import Engine  # noqa: PLC0415 - commands that need no engine skip it
+
         settings = self.config.table("settings")
         return Engine(cli=settings.get("engine"))

@@ -8,7 +8,6 @@ ranges) are checked there, using :meth:`Source.line_of` for the location.
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aishell import inputs
 from aishell.errors import ConfigError
 
 MANIFEST = "aishell.toml"
@@ -146,6 +146,7 @@ class Source:
 
 def read_toml(path: Path) -> Source:
     """Parse ``path``; a syntax error becomes a ConfigError with its line."""
+    inputs.note(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
@@ -188,6 +189,8 @@ def toml_error(path: Path, text: str, exc: tomllib.TOMLDecodeError) -> ConfigErr
 
 
 def _nearest(word: str, options: list[str]) -> str | None:
+    import difflib  # noqa: PLC0415 - only on this path (keeps lock --check lean)
+
     found = difflib.get_close_matches(word, options, n=1, cutoff=0.5)
     return found[0] if found else None
 

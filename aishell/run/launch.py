@@ -13,12 +13,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from aishell import process, render
 from aishell.errors import AishellError, EngineConflict, EngineNotFound
 from aishell.lock.catalog import Harness
 from aishell.project.context import Context
 from aishell.request import ContainerRequest, Mount, cli_args
+from aishell.run import fast, plancache, usage
 from aishell.run.env import resolve_env
 from aishell.run.identity import HostUser
 from aishell.run.plan import NAME_RE, Plan, RunOptions, find_harness, plan
@@ -128,9 +130,16 @@ def prepare(
 ) -> Plan:
     _check_project(ctx.project)
     cfg = ctx.config
-    if cfg.legacy is not None and not ctx.quiet:
-        render.warn(f"reading the original format {cfg.legacy}; "
-                    "`aishell migrate` converts it to aishell.toml")
+    said: list[str] = []  # the warnings of this plan, shown again when it is replayed
+
+    def say(warning: str) -> None:
+        said.append(warning)
+        if not ctx.quiet:
+            render.warn(warning)
+
+    if cfg.legacy is not None:
+        say(f"reading the original format {cfg.legacy}; "
+            "`aishell migrate` converts it to aishell.toml")
     user = HostUser.current()
     harness = find_harness(ctx, opts.harness) if opts.harness else None
     if not one_shot:  # a running namesake is an error before anything else happens
@@ -145,24 +154,23 @@ def prepare(
         # sensitive files (interactive launches) and risky docker_args/mounts/ports
         for warning in security.preflight(ctx, interactive=True, unsafe=opts.unsafe,
                                           mounts=opts.volumes, ports=opts.ports):
-            if not ctx.quiet:
-                render.warn(warning)
-    # With an env, sync has just recorded the images in the store index: once is enough.
-    image = ensure_images(ctx, record=env_volume is None).tag
-    p = plan(ctx, opts, image=image, env_volume=env_volume, user=user, environ=os.environ,
-             tty=tty, one_shot=one_shot, command=command)
+            say(warning)
+    # The launch records the images it runs after the hand-over (plancache.record); with
+    # an env, sync has recorded them already.
+    images = ensure_images(ctx, record=False)
+    p = plan(ctx, opts, image=images.tag, env_volume=env_volume, user=user,
+             environ=os.environ, tty=tty, one_shot=one_shot, command=command)
     if harness is not None and harness.system_files:
         mounts = (*p.request.mounts, *system_file_mounts(ctx, harness))
         p = replace(p, request=replace(p.request, mounts=mounts))
     for notice in p.notices:
-        if not ctx.quiet:
-            render.warn(notice)
+        say(notice)
     if harness is not None and harness.inner_sandbox:
         skip_off = harness.skip_permissions_flag and harness.skip_permissions_flag not in (
             p.request.command)
         if not skip_off:
             say_once(ctx, f"inner-sandbox-{harness.name}", harness.inner_sandbox)
-    return p
+    return replace(p, said=tuple(said), images=images.used, env_volume=env_volume)
 
 
 def _uses_env(req: ContainerRequest) -> bool:
@@ -236,19 +244,37 @@ def _launch(ctx: Context, opts: RunOptions, *, one_shot: bool = False,
     tty = sys.stdin.isatty() and sys.stdout.isatty()
     with storelock.shared(ctx.paths, on_wait=None if ctx.quiet else render.err):
         p = prepare(ctx, opts, tty=tty, one_shot=one_shot, command=command)
+        if plancache.cacheable(p, one_shot=one_shot):
+            plancache.save(ctx, p)
         created = create(ctx, p)
+    record = plancache.record_of(ctx, p, replay=False)
+    if p.request.detach:
+        _record_now(record)
+    else:
+        fast.bookkeeping(record)  # the index write never delays the hand-over
     return _finish(ctx, p, created)
+
+
+def _record_now(record: dict[str, Any] | None) -> None:
+    if record is None:
+        return
+    try:
+        usage.record(record)
+    except (AishellError, OSError) as exc:
+        render.warn(f"could not record this launch in the store index: {exc}")
 
 
 def run(ctx: Context, opts: RunOptions) -> Started | int:
     return _launch(ctx, opts)
 
 
-def exec_command(ctx: Context, command: Sequence[str]) -> int:
+def exec_command(ctx: Context, command: Sequence[str], *, locked: bool = False,
+                 frozen: bool = False, offline: bool = False) -> int:
     """A one-off command in a fresh sandbox: no name, ports, pre-start or scan."""
     if not command:
         raise AishellError("nothing to run", hint="aishell exec -- COMMAND [ARGS…]")
-    result = _launch(ctx, RunOptions(), one_shot=True, command=command)
+    opts = RunOptions(locked=locked, frozen=frozen, offline=offline)
+    result = _launch(ctx, opts, one_shot=True, command=command)
     assert isinstance(result, int)
     return result
 

@@ -48,6 +48,9 @@ class Plan:
     notices: tuple[str, ...] = ()
     prepare_files: Mapping[str, str] = field(default_factory=dict)  # host path → seed content
     prepare_dirs: tuple[str, ...] = ()
+    said: tuple[str, ...] = ()  # warnings shown before the launch
+    images: tuple[tuple[str, str, str], ...] = ()  # (role, id, tag) of the images it runs on
+    env_volume: str | None = None
 
 def find_harness(ctx: Context, name: str) -> Harness:
     """The harness ``name`` from the manifest or the catalog; unknown → nearest suggestion."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,6 +47,8 @@ def ensure_foundation(
             f"the base image {foundation.base} is not available to the engine",
             hint=f"`docker pull {foundation.base}`, or create it locally with scripts/provision.sh",
         )
+    import tempfile  # noqa: PLC0415 - only when building (keeps a no-op sync lean)
+
     with tempfile.TemporaryDirectory(prefix="aishell-foundation-") as tmp:
         ctx = Path(tmp)
         (ctx / "Dockerfile").write_text(foundation.dockerfile(), encoding="utf-8")

@@ -11,7 +11,7 @@ from aishell import cli
 from aishell.errors import AishellError, UsageError
 from aishell.lock import catalog
 from aishell.project.context import Context
-from aishell.request import Mount, cli_args
+from aishell.request import ContainerRequest, Mount, cli_args
 from aishell.run import launch as run
 from aishell.run import plan as run_plan
 from aishell.run.identity import HostUser
@@ -348,7 +348,8 @@ def test_store_lock_is_held_shared_from_env_check_to_creation(tmp_path, monkeypa
 
     def fake_prepare(ctx_, opts, **kw):
         seen.append(("prepare", gc_can_run()))
-        return run_plan.Plan(request=None, name="x", harness=None)  # type: ignore[arg-type]
+        return run_plan.Plan(request=ContainerRequest(image="img:1", command=("true",)),
+                             name="x", harness=None)
 
     def fake_create(ctx_, p):
         seen.append(("create", gc_can_run()))

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import run_aishell
 from tests.fixtures_lock import write_manifest
-from tests.test_lockfile import validate_schema
+from tests.lock.test_lockfile import validate_schema
 
 # Fixtures shared with other lock tests (pytest finds them by name in this module).
 

@@ -19,7 +19,7 @@ from aishell.lock.manifest import HarnessSpec, Manifest
 from aishell.lock.resolver import foundation_inputs, template_hashes
 from aishell.project.config import read_toml
 
-SCHEMA = json.loads((Path(__file__).parent.parent / "lock" / "aishell.lock.schema.json").read_text())
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "lock" / "aishell.lock.schema.json").read_text())
 I1 = "sha512-" + "A" * 86 + "=="
 I2 = "sha512-" + "B" * 86 + "=="
 
@@ -244,7 +244,7 @@ def test_lock_source_is_read_with_tomllib(tmp_path):
 
 
 def test_committed_example_is_a_valid_lock():
-    path = Path(__file__).parent.parent / "aishell.lock.example"
+    path = Path(__file__).resolve().parents[2] / "aishell.lock.example"
     validate_schema(path)
     lock = read_lock(path)  # env ids match the content
     assert lock is not None
@@ -254,14 +254,14 @@ def test_committed_example_is_a_valid_lock():
 
 def test_committed_example_is_fresh_for_this_release(tmp_path):
     """Changing the foundation template or entrypoint stales every lock, the example too:
-    regenerate it with `aishell lock` next to tests/test_lock_live.py's manifest (no network)."""
+    regenerate it with `aishell lock` next to tests/lock/test_locking_live.py's manifest (no network)."""
     from aishell.lock.freshness import stale_reasons
     from aishell.lock.manifest import from_config
     from aishell.project import config
-    from tests.test_lock_live import MANIFEST
+    from tests.lock.test_locking_live import MANIFEST
 
     (tmp_path / "aishell.toml").write_text(MANIFEST)
-    lock = read_lock(Path(__file__).parent.parent / "aishell.lock.example")
+    lock = read_lock(Path(__file__).resolve().parents[2] / "aishell.lock.example")
     assert lock is not None
     assert stale_reasons(from_config(config.load(tmp_path, None)), lock) == []
 

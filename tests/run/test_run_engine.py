@@ -21,7 +21,7 @@ from tests.fixtures_run import (
     tmux,
     wait_for,
 )
-from tests.test_sandbox_engine import (
+from tests.run.test_sandbox_engine import (
     TEST_USER,
     non_root_runner,  # noqa: F401 - fixture
 )

@@ -30,8 +30,8 @@ from aishell.store.treedigest import digest_directory
 from aishell.store.verify import verify
 from tests.conftest import run_aishell
 from tests.fixtures_store import POPULATE_SCRIPT, TEST_LABELS
-from tests.test_treedigest import GOLDEN, make_tree
-from tests.test_verify import SCHEMA as VERIFY_SCHEMA
+from tests.store.test_treedigest import GOLDEN, make_tree
+from tests.store.test_verify import SCHEMA as VERIFY_SCHEMA
 
 pytestmark = pytest.mark.engine
 
