@@ -11,9 +11,9 @@ import pytest
 
 from tests.conftest import run_aishell
 from tests.fixtures_lock import publish_fetching, write_manifest
+from tests.lock.test_lockfile import validate_schema
 from tests.registry_server import sri
-from tests.test_lockfile import validate_schema
-from tests.test_sync_engine import remove_volume, run_in_env
+from tests.store.test_sync_engine import remove_volume, run_in_env
 
 pytestmark = pytest.mark.engine
 
