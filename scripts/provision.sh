@@ -53,6 +53,12 @@ if ! command -v debootstrap >/dev/null 2>&1; then
   log "installing debootstrap"
   apt_install debootstrap
 fi
+# `aishell lock` mints throwaway certificates with openssl to record HTTPS downloads of
+# install scripts (aishell/store/tlsmint.py); the tests do the same.
+if ! command -v openssl >/dev/null 2>&1; then
+  log "installing openssl"
+  apt_install openssl
+fi
 
 if ! engine_up; then
   need_root "starting dockerd"

@@ -15,6 +15,8 @@ def guard(body: Callable[[], int], *, verbose: bool = False) -> int:  # noqa: PL
     try:
         return body()
     except AishellError as exc:
+        if exc.log.strip():
+            _print_log(exc.log)
         err(f"error: {exc.message}")
         if exc.hint:
             err(f"hint: {exc.hint}")
@@ -47,6 +49,17 @@ def _crash(exc: Exception, *, verbose: bool) -> int:
 
         traceback.print_exc()
     return 1
+
+
+LOG_LINES = 40
+
+
+def _print_log(log: str) -> None:
+    """The last lines of a failed step's output, always: without -v none of it was shown."""
+    lines = log.rstrip().splitlines()
+    if len(lines) > LOG_LINES:
+        err(f"  | ({len(lines) - LOG_LINES} earlier lines; -v shows every line)")
+    err("\n".join("  | " + line for line in lines[-LOG_LINES:]))
 
 
 def _write_report(exc: BaseException) -> str | None:

@@ -18,16 +18,23 @@ def dispatch(ctx: Any, ns: argparse.Namespace, _routed: object) -> int:
 
         return ensure_image(ctx)
 
+    def capture(*args: Any) -> Any:
+        # Imported only when a lock resolves something: `lock --check` and a fresh
+        # re-lock never record downloads.
+        from aishell.store.fetch import recorder  # noqa: PLC0415
+
+        return recorder(ctx, image)(*args)
+
     if ns.command == "lock":
         result = cmd.lock(ctx, check=ns.check, upgrade=ns.upgrade,
                           upgrade_packages=ns.upgrade_package, dry_run=ns.dry_run,
-                          on_status=status, image=image)
+                          on_status=status, image=image, capture=capture)
         print_lock(ctx, result)
         return result.exit_code
     if ns.command in ("add", "remove"):
         fn = cmd.add if ns.command == "add" else cmd.remove
         edit = fn(ctx, ns.specs if ns.command == "add" else ns.names, relock=not ns.no_lock,
-                  on_status=status, image=image)
+                  on_status=status, image=image, capture=capture)
         if not ctx.quiet:
             verb = "added" if ns.command == "add" else "removed"
             render.err(f"{verb} {', '.join(edit.names)} in {edit.manifest}")

@@ -20,6 +20,8 @@ from aishell.errors import ConfigError
 
 MANIFEST = "aishell.toml"
 LOCKFILE = "aishell.lock"
+LOCK_REBUILD_HINT = ("`aishell lock` rebuilds a lock it cannot read from aishell.toml "
+                     "(or restore it: `git checkout aishell.lock`)")
 LEGACY_PROJECT_FILES = (".aishell/config.yaml", ".sandbox/config.yaml")
 
 Check = Callable[[Any], bool]
@@ -156,17 +158,34 @@ def read_toml(path: Path) -> Source:
         raise ConfigError(
             "unresolved merge-conflict markers", path=path,
             line=text.count("\n", 0, conflict.start()) + 1,
-            hint="resolve the conflict (for aishell.lock: take either side, then run `aishell lock`)",
+            hint="`aishell lock` rebuilds a conflicted aishell.lock from aishell.toml"
+            if path.name == LOCKFILE else "resolve the conflict: keep one side, delete the markers",
         )
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        msg = str(exc)
-        m = re.search(r"\(at line (\d+), column \d+\)", msg)
-        where = int(m.group(1)) if m else None
-        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", msg)
-        raise ConfigError(f"invalid TOML: {msg}", path=path, line=where) from exc
+        raise toml_error(path, text, exc) from exc
     return Source(path, text, data)
+
+
+def toml_error(path: Path, text: str, exc: tomllib.TOMLDecodeError) -> ConfigError:
+    """A TOML syntax error as file:line plus a hint that fits the file."""
+    msg = str(exc)
+    m = re.search(r"\(at line (\d+), column \d+\)", msg)
+    line = int(m.group(1)) if m else None
+    at_end = "(at end of document)" in msg
+    msg = re.sub(r"\s*\((at line \d+, column \d+|at end of document)\)", "", msg)
+    if at_end:
+        # tomllib names no line here: the file ends inside a value, so point at its end.
+        line = max(1, len(text.splitlines()))
+        msg += " at the end of the file (is it cut short?)"
+    if path.name == LOCKFILE:
+        hint = LOCK_REBUILD_HINT
+    elif at_end:
+        hint = "a string, array or inline table opened earlier is never closed"
+    else:
+        hint = "fix the TOML syntax on that line (https://toml.io)"
+    return ConfigError(f"invalid TOML: {msg}", path=path, line=line, hint=hint)
 
 
 def _nearest(word: str, options: list[str]) -> str | None:

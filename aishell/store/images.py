@@ -66,15 +66,10 @@ def ensure_foundation(
 
 @contextmanager
 def _building(ctx: Context, title: str) -> Iterator[Callable[[str], None]]:
-    """Progress for an image build; a failed build prints its failing step's log."""
+    """Progress for an image build (a failure's log is printed by the one error handler,
+    aishell.cli.crash, with the error)."""
     with render.progress(title, quiet=ctx.quiet, verbose=ctx.verbose) as on_line:
-        try:
-            yield on_line
-        except AishellError as exc:
-            log = getattr(exc, "log", "")
-            if log:
-                render.err(log.rstrip())
-            raise
+        yield on_line
 
 
 def _record_launch(ctx: Context, images: Sequence[tuple[str, str, str]]) -> None:
