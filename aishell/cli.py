@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 COMMANDS = ("shell", "run", "exec", "attach", "ps", "stop", "migrate", "gitleaks", "check",
-            "info", "build", "sync", "gc", "store", "pin", "unpin", "rollback", "verify")
+            "info", "build", "sync", "gc", "store", "pin", "unpin", "rollback", "verify",
+            "completion")
 # Options of aishell (global and `run`) that take a value, so the harness name is found
 # by skipping them; `--opt=value` and `-eNAME` forms are a single word anyway.
 VALUE_OPTIONS = frozenset({"--project", "--name", "-e", "--env", "--volume", "-p", "--publish"})
@@ -129,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="env ids or volume names (prefixes allowed)")
     p.add_argument("--all", action="store_true", help="verify every env volume")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    from aishell import completion  # noqa: PLC0415 - argparse only
+
+    completion.add_parser(sub)
     return parser
 
 
@@ -305,6 +309,11 @@ def _dispatch_sandboxes(ns: argparse.Namespace, ctx: Any, command: str) -> int:
 
 def _dispatch(ns: argparse.Namespace, routed: _Routed) -> int:  # noqa: PLR0911
     command = ns.command or "shell"
+    if command == "completion":
+        from aishell import completion  # noqa: PLC0415
+
+        print(completion.script(ns.shell, build_parser()), end="")
+        return 0
     if ns.verbose:
         from aishell import process  # noqa: PLC0415
 
@@ -449,6 +458,10 @@ def _dispatch_store(ns: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (the console script passes it to sys.exit)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["__complete"]:  # hidden: the dynamic words of the completion scripts
+        from aishell import completion  # noqa: PLC0415
+
+        return completion.complete(args[1:])
     parser = build_parser()
     verbose = any(a in ("-v", "--verbose") for a in _split(args)[0])
     from aishell.errors import AishellError  # noqa: PLC0415

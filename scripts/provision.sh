@@ -54,6 +54,14 @@ if ! command -v debootstrap >/dev/null 2>&1; then
   apt_install debootstrap
 fi
 
+# The shells whose completion scripts the test suite loads (bash is always there).
+for shell in zsh fish; do
+  if ! command -v "$shell" >/dev/null 2>&1; then
+    log "installing $shell (the completion tests run it)"
+    apt_install "$shell"
+  fi
+done
+
 if ! engine_up; then
   need_root "starting dockerd"
   if command -v systemctl >/dev/null 2>&1 && systemctl start docker 2>/dev/null; then
