@@ -39,7 +39,7 @@ DEFAULT_SOCKET = "/var/run/docker.sock"
 ARCHIVE_MOUNT = "/aishell-volume"  # where a helper container mounts a volume to archive it
 LOG_LINES_KEPT = 5000
 START_HINT = (
-    "start it (`sudo systemctl start docker`, or `sudo scripts/provision.sh` from the "
+    "start it (`sudo systemctl start docker`, or `bash scripts/provision.sh` from the "
     "aishell checkout), or point DOCKER_HOST at a running engine"
 )
 

@@ -7,21 +7,30 @@
 # image, it is built with debootstrap from the Debian mirror that the
 # machine's apt sources already use, then `docker import`ed.
 #
-# Usage: sudo scripts/provision.sh            (or as root)
+# Usage: bash scripts/provision.sh   as root, or as a user who may sudo: the first step
+#        that needs root re-runs the whole (idempotent) script under sudo.
 # Env:   AISHELL_BASE_IMAGE  (default debian:trixie-slim)
 #        AISHELL_BASE_SUITE  (default trixie)
 #        AISHELL_DEBIAN_MIRROR (default: first Debian URI in the apt sources)
 set -euo pipefail
 
+# dockerd and debootstrap live in sbin, which a user's PATH may lack.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 base_image=${AISHELL_BASE_IMAGE:-debian:trixie-slim}
 suite=${AISHELL_BASE_SUITE:-trixie}
 log() { printf 'provision: %s\n' "$*" >&2; }
 
+script=$(readlink -f "$0")
+script_args=("$@")
 need_root() {
-  if [ "$(id -u)" -ne 0 ]; then
-    log "this step needs root: $1 (re-run with sudo)"
-    exit 1
+  [ "$(id -u)" -eq 0 ] && return 0
+  if command -v sudo >/dev/null 2>&1; then
+    log "this step needs root: $1; re-running under sudo"
+    exec sudo --preserve-env=AISHELL_BASE_IMAGE,AISHELL_BASE_SUITE,AISHELL_DEBIAN_MIRROR,PATH \
+      bash "$script" "${script_args[@]}"
   fi
+  log "this step needs root: $1 (run this script as root; there is no sudo here)"
+  exit 1
 }
 
 apt_install() {
@@ -37,8 +46,13 @@ apt_install() {
 # 1. uv -------------------------------------------------------------------
 if ! command -v uv >/dev/null 2>&1; then
   log "installing uv from PyPI"
+  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
   python3 -m pip install --quiet uv 2>/dev/null || python3 -m pip install --quiet --break-system-packages uv
   hash -r
+  if ! command -v uv >/dev/null 2>&1 && [ -x "$HOME/.local/bin/uv" ]; then
+    export PATH="$HOME/.local/bin:$PATH"  # pip installed it for this user only
+    log "uv is in ~/.local/bin: add it to your PATH (export PATH=\"\$HOME/.local/bin:\$PATH\")"
+  fi
 fi
 command -v uv >/dev/null || { log "uv is not on PATH after installing it"; exit 1; }
 
@@ -109,3 +123,7 @@ if ! docker image inspect "$base_image" >/dev/null 2>&1; then
   trap - EXIT
 fi
 log "base image: $base_image ($(docker image inspect --format '{{.Id}}' "$base_image" | cut -c1-19))"
+if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ] && getent group docker >/dev/null \
+   && ! id -nG "$SUDO_USER" | tr ' ' '\n' | grep -qx docker; then
+  log "$SUDO_USER is not in the docker group: \`sudo usermod -aG docker $SUDO_USER\`, then log in again"
+fi

@@ -18,7 +18,7 @@ pytest_plugins = ["tests.fixtures_lock", "tests.fixtures_gc"]
 
 PROVISION_HINT = (
     "the integration tests need a running container engine with the local base image: "
-    "run `sudo scripts/provision.sh` (or `bash .ci/run`), then try again"
+    "run `bash scripts/provision.sh` as root or a sudoer (or `bash .ci/run`), then try again"
 )
 
 
