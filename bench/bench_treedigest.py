@@ -8,7 +8,7 @@ Builds an env-like tree (many small files from node_modules and a virtualenv, pl
 * directory: ``find | xargs sha256sum``, Python hashlib sha256, :func:`digest_directory`
 * tar stream (local ``tar -c``): ``| sha256sum`` vs :func:`digest_tar`
 * with ``--engine``: the tree copied into a volume, the engine's archive stream through
-  ``docker cp … - | sha256sum`` vs :func:`aishell.envstore.compute_digest` through the
+  ``docker cp … - | sha256sum`` vs :func:`aishell.store.envs.compute_digest` through the
   archive and through the volume's host directory
 
 MB/s are content bytes (the sum of file sizes) per second, for every row.
@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from aishell.treedigest import digest_directory, digest_tar  # noqa: E402
+from aishell.store.treedigest import digest_directory, digest_tar  # noqa: E402
 
 LABELS = {"dev.aishell.test": "1", "dev.aishell.bench": "1"}
 
@@ -128,8 +128,8 @@ def volume_copy(tree: Path) -> Iterator[tuple[Any, str, str, str]]:
     """A labelled volume holding a copy of ``tree`` and a stopped container mounting it
     read-only at /v: (engine, helper image, volume, container). Both removed on exit."""
     from aishell.engine import Engine
-    from aishell.envstore import helper_image
     from aishell.request import ContainerRequest, Mount
+    from aishell.store.envs import helper_image
 
     engine = Engine()
     image = helper_image(engine)
@@ -154,7 +154,7 @@ def volume_copy(tree: Path) -> Iterator[tuple[Any, str, str, str]]:
 
 
 def engine_rows(tree: Path, expected: str) -> list[tuple[str, float]]:
-    from aishell.envstore import compute_digest
+    from aishell.store.envs import compute_digest
 
     with volume_copy(tree) as (engine, image, volume, helper):
         for via in ("engine", "host"):

@@ -6,7 +6,7 @@ Generates a tree shaped like a large monorepo (nested source directories, a few 
 secrets, plus skipped directories such as node_modules that `find` still has to walk),
 then times, in the same run and with a warm page cache:
 
-  * aishell.detection.scan (walk + match + one `git check-ignore`; no git repo here),
+  * aishell.security.detection.scan (walk + match + one `git check-ignore`; no git repo here),
   * `find TREE -type f` (a plain listing of the same tree),
   * `find` doing the equivalent work: prune the skip list, match every pattern with -iname.
 
@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from aishell import detection
+from aishell.security import detection
 from bench.context import BenchContext
 from bench.timing import Row, Stats, alternate, repeat_only, time_call, time_command
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 def _populate(engine, paths, *, home: Path, tag: str, label: dict[str, str], args) -> tuple[list, list]:
     """Make the volumes, images and projects; returns the env ids and images kept alive."""
-    from aishell import index
+    from aishell.store import index
 
     env_ids = []
     for _ in range(args.volumes):
@@ -77,11 +77,11 @@ def run(volumes: int = 200, images: int = 100, projects: int = 40, *, baseline: 
     home = Path(tempfile.mkdtemp(prefix="aishell-bench-gc-"))
     saved_home = os.environ.get("AISHELL_HOME")
     os.environ["AISHELL_HOME"] = str(home)
-    from aishell import index
-    from aishell.commands import store as store_cmd
-    from aishell.commands.gc import collect_garbage
     from aishell.engine import Engine
     from aishell.paths import default_paths
+    from aishell.store import index
+    from aishell.store import listing as store_cmd
+    from aishell.store.gc import collect_garbage
 
     say = print if verbose else (lambda *a, **k: None)
     engine, paths = Engine(), default_paths()

@@ -18,8 +18,8 @@ EXAMPLE = REPO / "aishell.lock.example"
 
 def write_project(project: Path, tag: str) -> str:
     """Write aishell.toml + aishell.lock into ``project``; return the env id for linux/amd64."""
-    from aishell import lockfile
-    from aishell.config import read_toml
+    from aishell.lock import lockfile
+    from aishell.project.config import read_toml
 
     lock = lockfile.parse(read_toml(EXAMPLE))
     renamed = tuple(dataclasses.replace(h, name=f"{h.name}-b{tag}") for h in lock.harnesses)
@@ -37,7 +37,7 @@ def write_project(project: Path, tag: str) -> str:
 
 def versions() -> dict[str, str]:
     """package -> exact version, from the lock example."""
-    from aishell import lockfile
-    from aishell.config import read_toml
+    from aishell.lock import lockfile
+    from aishell.project.config import read_toml
 
     return {h.package: h.version for h in lockfile.parse(read_toml(EXAMPLE)).harnesses}

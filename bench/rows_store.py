@@ -22,7 +22,7 @@ def _note(mb: float, files: int, aishell: float, baseline: float) -> str:
 
 
 def digest_directory_row(ctx: BenchContext) -> Row:
-    from aishell.treedigest import digest_directory
+    from aishell.store.treedigest import digest_directory
 
     tree = _tree(ctx)
     result = digest_directory(tree)
@@ -39,7 +39,7 @@ def digest_directory_row(ctx: BenchContext) -> Row:
 
 
 def digest_volume_row(ctx: BenchContext) -> Row:
-    from aishell.envstore import compute_digest
+    from aishell.store.envs import compute_digest
 
     with volume_copy(_tree(ctx)) as (engine, image, volume, helper):
         result = compute_digest(engine, volume, image=image, labels=LABELS, via="engine")

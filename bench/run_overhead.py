@@ -49,9 +49,9 @@ def main() -> int:
         subprocess.run([*aishell, "build", "-q"], cwd=project, env=env, check=True)
 
         os.environ["AISHELL_HOME"] = env["AISHELL_HOME"]
-        from aishell.commands.run import RunOptions, prepare
-        from aishell.context import Context
+        from aishell.project.context import Context
         from aishell.request import cli_args
+        from aishell.run.launch import RunOptions, prepare
 
         ctx = Context.create(str(project))
         req = prepare(ctx, RunOptions(), tty=False, one_shot=True, command=["true"]).request

@@ -56,7 +56,8 @@ def engine() -> Iterator[Engine]:
 
 @pytest.fixture(scope="session")
 def foundation_tag(engine: Engine) -> str:
-    from aishell.foundation import Foundation, ensure_foundation
+    from aishell.lock.foundation import Foundation
+    from aishell.store.images import ensure_foundation
 
     foundation = Foundation.from_settings()
     if engine.image_inspect(foundation.base) is None:

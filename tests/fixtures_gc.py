@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from aishell import index
 from aishell.engine import Engine
 from aishell.errors import EngineError
 from aishell.paths import Paths, default_paths
+from aishell.store import index
 
 TEST_LABEL = "dev.aishell.test-gc"
 PLATFORM = "linux/amd64"

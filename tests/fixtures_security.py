@@ -9,8 +9,8 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
-from aishell.context import Context
 from aishell.paths import default_paths
+from aishell.project.context import Context
 
 TEST_LABEL = "dev.aishell.test"
 

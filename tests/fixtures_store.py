@@ -82,7 +82,7 @@ def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
 POPULATE_SCRIPT = """
 import json, os, signal, sys
 from aishell.engine import Engine
-from aishell.envstore import InstallStep, populate
+from aishell.store.envs import InstallStep, populate
 from aishell.paths import default_paths
 from aishell.request import Mount
 env_id, image, command = sys.argv[1:4]

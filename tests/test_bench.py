@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from aishell.config import load
-from aishell.freshness import read_lock, stale_reasons
-from aishell.manifest import from_config
+from aishell.lock.freshness import read_lock, stale_reasons
+from aishell.lock.manifest import from_config
+from aishell.project.config import load
 from bench.project import EXAMPLE, versions, write_project
 from bench.timing import Row, Stats, alternate
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from aishell.cache import DownloadCache, DownloadError, Integrity, IntegrityError, fetch
+from aishell.lock.cache import DownloadCache, DownloadError, Integrity, IntegrityError, fetch
 from aishell.paths import default_paths
 from tests import fixtures_store
 
@@ -112,7 +112,7 @@ def test_http_404_names_the_package(tmp_path, http_server):
 
 
 def test_unreachable_server_is_a_download_error(tmp_path, monkeypatch):
-    monkeypatch.setattr("aishell.cache.time.sleep", lambda _s: None)
+    monkeypatch.setattr("aishell.lock.cache.time.sleep", lambda _s: None)
     with pytest.raises(DownloadError, match=r"cannot download x@1 from http://127\.0\.0\.1:9/"):
         DownloadCache(tmp_path, timeout=2).fetch("http://127.0.0.1:9/x.tgz", sri(b"x"), "x@1")
 
@@ -152,7 +152,7 @@ def test_concurrent_processes_download_once(tmp_path, http_server):
     http_server.files["/slow.tgz"] = BODY
     http_server.delay = 0.5
     code = (
-        "import sys; from pathlib import Path; from aishell.cache import DownloadCache;"
+        "import sys; from pathlib import Path; from aishell.lock.cache import DownloadCache;"
         "print(DownloadCache(Path(sys.argv[1])).fetch(sys.argv[2], sys.argv[3], 'slow@1'))"
     )
     argv = [sys.executable, "-c", code, str(tmp_path), http_server.url("/slow.tgz"), sri(BODY)]
@@ -181,7 +181,7 @@ def test_no_proxy_bypasses_the_proxy(tmp_path, http_server, monkeypatch):
 
 
 def test_ssl_context_trusts_the_configured_bundle(tmp_path):
-    from aishell.cache import ssl_context
+    from aishell.lock.cache import ssl_context
 
     bundle = Path("/etc/ssl/certs/ca-certificates.crt")
     context = ssl_context(bundle)

@@ -3,7 +3,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from aishell import __version__, cli, errors_report
+from aishell import __version__, cli
+from aishell.cli import crash as errors_report
 from tests.conftest import run_aishell
 
 

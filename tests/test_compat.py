@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from aishell import config, runconfig
-from aishell.commands import migrate
-from aishell.context import Context
 from aishell.errors import AishellError, ConfigError
-from aishell.identity import HostUser
+from aishell.project import config, migrate
+from aishell.project.context import Context
+from aishell.run import config as runconfig
+from aishell.run.identity import HostUser
 from tests.conftest import run_aishell
 
 USER = HostUser(uid=1000, gid=1000, name="ada", home="/home/ada")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from aishell import catalog
 from aishell.cli import build_parser, command_names
+from aishell.lock import catalog
 from tests.conftest import run_aishell
 
 BIN = str(Path(sys.executable).parent)  # the venv's bin: `aishell` is a console script there
@@ -138,7 +138,7 @@ def test_zsh_script_is_valid_and_registers(project: Path) -> None:
 
 @pytest.mark.engine
 def test_sandbox_names_come_from_the_engine(engine, foundation_tag, project: Path) -> None:
-    from aishell.sandbox import LABEL
+    from aishell.run.sandbox import LABEL
 
     name = f"aishell-test-completion-{uuid.uuid4().hex[:8]}"
     labels = {f"{LABEL}.kind": "sandbox", f"{LABEL}.project": str(project.resolve()),

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from aishell import config
 from aishell.errors import ConfigError
+from aishell.project import config
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from aishell import detection
-from aishell.detection import AllowEntry, Finding, render_lines, scan
+from aishell.security import detection
+from aishell.security.detection import AllowEntry, Finding, render_lines, scan
 from tests.fixtures_security import git, init_repo, make_tree
 
 # One concrete file name per built-in pattern: (relative path, severity, pattern).

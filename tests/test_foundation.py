@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from aishell.foundation import BASE_PACKAGES, DEFAULT_BASE, Foundation
+from aishell.lock.foundation import BASE_PACKAGES, DEFAULT_BASE, Foundation
 
 
 def test_id_is_stable():
@@ -44,6 +44,6 @@ def test_dockerfile_renders_base_and_packages():
 def test_labels_record_the_inputs():
     f = Foundation.from_settings()
     labels = f.labels("sha256:abc")
-    assert labels["dev.aishell.foundation-id"] == f.id
+    assert labels["dev.aishell.lock.foundation-id"] == f.id
     assert labels["dev.aishell.base-id"] == "sha256:abc"
     assert labels["dev.aishell.kind"] == "foundation"

@@ -13,11 +13,11 @@ from datetime import timedelta
 
 import pytest
 
-from aishell import index, storelock
-from aishell.commands import store as store_cmd
-from aishell.commands.gc import collect_garbage
 from aishell.errors import AishellError
-from aishell.index import ImageRef
+from aishell.store import index, storelock
+from aishell.store import listing as store_cmd
+from aishell.store.gc import collect_garbage
+from aishell.store.index import ImageRef
 from tests.conftest import run_aishell
 from tests.fixtures_gc import Store
 

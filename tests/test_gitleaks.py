@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from aishell import cli, gitleaks
-from aishell.commands import gitleaks as gitleaks_command
+from aishell import cli
+from aishell.run import gitleaks as gitleaks_command
+from aishell.security import gitleaks
 from tests.fixtures_security import (
     context,
     make_tree,

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from aishell import index
 from aishell.errors import AishellError, ConfigError
-from aishell.index import ImageRef
 from aishell.paths import default_paths
+from aishell.store import index
+from aishell.store.index import ImageRef
 
 
 @pytest.fixture

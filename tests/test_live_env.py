@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aishell.freshness import read_lock
+from aishell.lock.freshness import read_lock
 from tests.conftest import run_aishell
 from tests.test_lock_live import MANIFEST
 
@@ -27,7 +27,7 @@ def real_project(tmp_path_factory):
     yield project
     lock = read_lock(project / "aishell.lock")
     if lock is not None:
-        from aishell.envstore import volume_name
+        from aishell.store.envs import volume_name
 
         for env_id in lock.env_ids().values():
             subprocess.run(["docker", "volume", "rm", "-f", volume_name(env_id)],

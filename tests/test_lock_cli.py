@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from aishell import lockfile
+from aishell.lock import lockfile
 from tests.conftest import run_aishell
 from tests.test_lockfile import current_lock
 
@@ -23,7 +23,7 @@ def test_check_imports_neither_the_sdk_nor_the_resolver(tmp_path):
     project = project_with_lock(tmp_path)
     code = ("import sys; from aishell.cli import main; rc = main(['--project', sys.argv[1], "
             "'lock', '--check']); print(rc, sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('docker', 'rich') or m in ('urllib.request', 'aishell.resolver', 'aishell.registry', "
+            "('docker', 'rich') or m in ('urllib.request', 'aishell.lock.resolver', 'aishell.lock.registry', "
             "'tomlkit')))")
     r = subprocess.run([sys.executable, "-c", code, str(project)], capture_output=True,
                        text=True, check=True)

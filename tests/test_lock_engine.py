@@ -235,14 +235,14 @@ def test_changed_spec_keeps_locked_dependencies_that_still_fit(project, lock_env
 
 def test_npm_ci_of_the_locked_closure_installs_what_the_lock_says(project, lock_env,
                                                                   foundation_tag, tmp_path):
-    from aishell.closure import installed
     from aishell.engine import Engine
-    from aishell.freshness import read_lock
-    from aishell.lockfile import to_package_lock
+    from aishell.lock.closure import installed
+    from aishell.lock.freshness import read_lock
+    from aishell.lock.lockfile import to_package_lock
+    from aishell.lock.registry import Registry
+    from aishell.lock.resolver import NPM, Environment, run_npm
+    from aishell.lock.runtime import unpacked
     from aishell.paths import default_paths
-    from aishell.registry import Registry
-    from aishell.resolver import NPM, Environment, run_npm
-    from aishell.runtime import unpacked
 
     write_manifest(project, 'a = { npm = "agent-a" }')
     assert run_aishell("lock", cwd=project).returncode == 0

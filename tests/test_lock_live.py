@@ -6,8 +6,8 @@ import tomllib
 
 import pytest
 
-from aishell.closure import installed
-from aishell.freshness import read_lock
+from aishell.lock.closure import installed
+from aishell.lock.freshness import read_lock
 from tests.conftest import run_aishell
 from tests.test_lockfile import validate_schema
 

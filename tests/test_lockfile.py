@@ -9,15 +9,15 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from aishell import lockfile
-from aishell.closure import fits, installed
-from aishell.config import read_toml
 from aishell.errors import ConfigError
-from aishell.freshness import read_lock, stale_reasons
 from aishell.hashing import canonical_json
-from aishell.lockfile import Artifact, Lock, LockedHarness
-from aishell.manifest import HarnessSpec, Manifest
-from aishell.resolver import foundation_inputs, template_hashes
+from aishell.lock import lockfile
+from aishell.lock.closure import fits, installed
+from aishell.lock.freshness import read_lock, stale_reasons
+from aishell.lock.lockfile import Artifact, Lock, LockedHarness
+from aishell.lock.manifest import HarnessSpec, Manifest
+from aishell.lock.resolver import foundation_inputs, template_hashes
+from aishell.project.config import read_toml
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "lock" / "aishell.lock.schema.json").read_text())
 I1 = "sha512-" + "A" * 86 + "=="
@@ -242,9 +242,9 @@ def test_committed_example_is_a_valid_lock():
 def test_committed_example_is_fresh_for_this_release(tmp_path):
     """Changing the foundation template or entrypoint stales every lock, the example too:
     regenerate it with `aishell lock` next to tests/test_lock_live.py's manifest (no network)."""
-    from aishell import config
-    from aishell.freshness import stale_reasons
-    from aishell.manifest import from_config
+    from aishell.lock.freshness import stale_reasons
+    from aishell.lock.manifest import from_config
+    from aishell.project import config
     from tests.test_lock_live import MANIFEST
 
     (tmp_path / "aishell.toml").write_text(MANIFEST)

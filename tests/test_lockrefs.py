@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from aishell import lockrefs
 from aishell.errors import UsageError
+from aishell.lock import refs as lockrefs
 from aishell.units import format_size, parse_duration, parse_size
 
 LOCK = """\

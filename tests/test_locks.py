@@ -6,8 +6,8 @@ import subprocess
 import sys
 import time
 
-from aishell.locks import env_lock
 from aishell.paths import default_paths
+from aishell.store.envlock import env_lock
 
 
 def finish(proc: subprocess.Popen[str]) -> None:
@@ -18,7 +18,7 @@ def test_env_lock_is_exclusive_across_processes_and_reports_waiting():
     paths = default_paths()
     env_id = "ab" * 32
     code = (
-        "import sys, time; from aishell.locks import env_lock; from aishell.paths import "
+        "import sys, time; from aishell.store.envlock import env_lock; from aishell.paths import "
         "default_paths\nwith env_lock(default_paths(), sys.argv[1]):\n"
         "    print('held', flush=True); time.sleep(1.0)"
     )

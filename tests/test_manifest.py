@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from aishell import config
 from aishell.errors import ConfigError, UsageError
-from aishell.manifest import HarnessSpec, from_config
-from aishell.manifest_edit import Addition, add, parse_spec, remove, starter
+from aishell.lock.edit import Addition, add, parse_spec, remove, starter
+from aishell.lock.manifest import HarnessSpec, from_config
+from aishell.project import config
 
 
 def load(tmp_path, text):

@@ -7,14 +7,9 @@ import socket
 import pytest
 
 from aishell.errors import AishellError
-from aishell.manifest import HarnessSpec
-from aishell.registry import (
-    PackageNotFound,
-    Registry,
-    RegistryUnreachable,
-    registry_url,
-)
-from aishell.resolver import ResolutionError, choose_version
+from aishell.lock.manifest import HarnessSpec
+from aishell.lock.registry import PackageNotFound, Registry, RegistryUnreachable, registry_url
+from aishell.lock.resolver import ResolutionError, choose_version
 from tests.fixtures_lock import publish_fixtures
 from tests.registry_server import RegistryServer
 
@@ -95,7 +90,7 @@ def test_registry_url_precedence():
 
 
 def test_node_is_the_newest_release_every_platform_has():
-    from aishell.runtime import resolve_node, resolve_npm
+    from aishell.lock.runtime import resolve_node, resolve_npm
 
     with RegistryServer() as reg:
         for v in ("22.9.0", "24.1.0", "24.2.0", "24.3.0"):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from aishell.commands.gc import Candidate, GcResult
-from aishell.commands.store import Listing, StoreItem
-from aishell.render_store import compact_roots, print_gc, print_listing
-from aishell.roots import Dangling
+from aishell.cli.store import compact_roots, print_gc, print_listing
+from aishell.store.gc import Candidate, GcResult
+from aishell.store.listing import Listing, StoreItem
+from aishell.store.roots import Dangling
 
 T = datetime(2026, 11, 1, tzinfo=UTC)
 

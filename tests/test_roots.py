@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from aishell import index, roots
-from aishell.index import ImageRef
-from aishell.inventory import Item
 from aishell.paths import default_paths
+from aishell.store import index, roots
+from aishell.store.index import ImageRef
+from aishell.store.inventory import Item
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from aishell.sandbox import container_name
+from aishell.run.sandbox import container_name
 from tests.fixtures_run import (
     all_cmdlines,
     free_port,
@@ -353,9 +353,9 @@ def test_missing_command_says_why(run_project):
 
 ENV_LAUNCH = """
 import os, sys
-from aishell.commands import run
-from aishell.context import Context
-from aishell.identity import HostUser
+from aishell.run import launch as run
+from aishell.project.context import Context
+from aishell.run.identity import HostUser
 project, image, volume = sys.argv[1:4]
 ctx = Context.create(project)
 p = run.plan(ctx, run.RunOptions(), image=image, env_volume=volume, user=HostUser.current(),

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from aishell import catalog
-from aishell.commands import sync
-from aishell.context import Context
 from aishell.errors import ConfigError
-from aishell.run_env import resolve_env
+from aishell.lock import catalog
+from aishell.project.context import Context
+from aishell.run.env import resolve_env
+from aishell.store import sync
 
 
 def ctx_for(tmp_path, toml: str | None = None, lock: bool = False) -> Context:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aishell.freshness import read_lock
+from aishell.lock.freshness import read_lock
 from tests.conftest import run_aishell
 from tests.test_live_env import real_project  # noqa: F401 - the module-scoped fixture
 

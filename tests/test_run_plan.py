@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from aishell import catalog, cli
-from aishell.commands import run
-from aishell.commands.run import RunOptions
-from aishell.context import Context
+from aishell import cli
 from aishell.errors import AishellError, UsageError
-from aishell.identity import HostUser
+from aishell.lock import catalog
+from aishell.project.context import Context
 from aishell.request import Mount, cli_args
-from aishell.sandbox import container_name, harness_command
+from aishell.run import launch as run
+from aishell.run.identity import HostUser
+from aishell.run.launch import RunOptions
+from aishell.run.sandbox import container_name, harness_command
 
 USER = HostUser(uid=1234, gid=5678, name="ada", home="/home/ada")
 
@@ -295,8 +296,8 @@ def test_inner_sandbox_note_is_said_once_per_machine(tmp_path, capsys):
 def test_ps_json_contract(tmp_path, capsys):
     import json
 
-    from aishell.commands.sandboxes import Sandbox
-    from aishell.render_run import print_sandboxes
+    from aishell.cli.run import print_sandboxes
+    from aishell.run.sandboxes import Sandbox
 
     ctx = Context.create(str(project_with(tmp_path)), json=True)
     box = Sandbox(name="claude", container="aishell-12345678-claude", project="/p",
@@ -311,8 +312,8 @@ def test_ps_json_contract(tmp_path, capsys):
 
 
 def test_ps_table_for_people(tmp_path, capsys):
-    from aishell.commands.sandboxes import Sandbox
-    from aishell.render_run import print_sandboxes, uptime
+    from aishell.cli.run import print_sandboxes, uptime
+    from aishell.run.sandboxes import Sandbox
 
     ctx = Context.create(str(project_with(tmp_path)))
     box = Sandbox("shell", "c", "/p", None, None, "exited", None, None, False)
@@ -332,7 +333,7 @@ def test_commands_added_by_other_modules_are_not_harnesses():
 
 
 def test_store_lock_is_held_shared_from_env_check_to_creation(tmp_path, monkeypatch):
-    from aishell import storelock
+    from aishell.store import storelock
 
     ctx = Context.create(str(project_with(tmp_path)))
     seen = []

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from aishell import config, runconfig
 from aishell.errors import ConfigError
-from aishell.identity import HostUser
+from aishell.project import config
 from aishell.request import Mount, Port
-from aishell.runconfig import SpecError, parse_mount, parse_port, pre_start_command
+from aishell.run import config as runconfig
+from aishell.run.config import SpecError, parse_mount, parse_port, pre_start_command
+from aishell.run.identity import HostUser
 
 USER = HostUser(uid=1234, gid=5678, name="ada", home="/home/ada")
 PROJECT = Path("/work/proj")

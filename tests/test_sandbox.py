@@ -3,9 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from aishell.certs import CONTAINER_PATH
-from aishell.identity import GitIdentity, HostUser
 from aishell.request import cli_args
-from aishell.sandbox import SandboxSpec, build_request, container_name, project_hash
+from aishell.run.identity import GitIdentity, HostUser
+from aishell.run.sandbox import SandboxSpec, build_request, container_name, project_hash
 
 USER = HostUser(uid=1234, gid=5678, name="ada", home="/home/ada")
 

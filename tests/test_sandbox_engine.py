@@ -141,7 +141,8 @@ def test_entrypoint_puts_tools_bins_first_on_path(foundation_tag, tmp_path):
 
 def test_failed_build_shows_the_failing_step(engine):
     from aishell.errors import BuildFailed
-    from aishell.foundation import Foundation, ensure_foundation
+    from aishell.lock.foundation import Foundation
+    from aishell.store.images import ensure_foundation
 
     broken = Foundation.from_settings(extra_packages=["aishell-no-such-package"])
     with pytest.raises(BuildFailed) as exc:

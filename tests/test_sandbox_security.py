@@ -8,10 +8,11 @@ import pytest
 
 from aishell import process
 from aishell.engine import Engine
-from aishell.foundation import Foundation, ensure_foundation
-from aishell.identity import GitIdentity, HostUser
+from aishell.lock.foundation import Foundation
 from aishell.request import Mount, cli_args
-from aishell.sandbox import SandboxSpec, build_request
+from aishell.run.identity import GitIdentity, HostUser
+from aishell.run.sandbox import SandboxSpec, build_request
+from aishell.store.images import ensure_foundation
 from tests.fixtures_security import (
     TEST_LABEL,
     make_tree,

@@ -9,8 +9,10 @@ import textwrap
 
 import pytest
 
-from aishell import cli, gitleaks, security
+from aishell import cli
 from aishell.errors import AishellError
+from aishell.security import gitleaks
+from aishell.security import preflight as security
 from tests.fixtures_security import context, init_repo, make_tree
 
 
@@ -102,8 +104,8 @@ def test_cli_shell_refuses_high_findings_without_a_tty(tmp_path, capsys):
 PTY_SCRIPT = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from aishell import security
-    from aishell.context import Context
+    from aishell.security import preflight as security
+    from aishell.project.context import Context
     from aishell.errors import AishellError
     from aishell.paths import default_paths
     ctx = Context(project=Path(sys.argv[1]), paths=default_paths(), quiet=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aishell.semver import Range, SemverError, Version, max_satisfying, nearest, pick, valid_range
+from aishell.lock.semver import Range, SemverError, Version, max_satisfying, nearest, pick, valid_range
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ import textwrap
 
 import pytest
 
-from aishell import storelock
 from aishell.paths import default_paths
+from aishell.store import storelock
 
 
 def _cannot(lock, **kw) -> str:
@@ -36,7 +36,7 @@ def test_wait_message_is_given_once():
 def test_a_killed_holder_releases_the_lock():
     code = textwrap.dedent("""
         import sys
-        from aishell import storelock
+        from aishell.store import storelock
         from aishell.paths import default_paths
         with storelock.shared(default_paths()):
             print("held", flush=True)
@@ -53,7 +53,7 @@ def test_a_killed_holder_releases_the_lock():
 
 
 def test_same_file_as_the_sync_branch_lock():
-    # aishell.locks.StoreLock (sync) flocks <state>/locks/store.lock: gc must exclude it.
+    # aishell.store.envlock.StoreLock (sync) flocks <state>/locks/store.lock: gc must exclude it.
     import fcntl
     import os
 

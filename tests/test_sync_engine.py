@@ -130,7 +130,7 @@ def test_a_corrupted_cached_tarball_is_an_error_naming_the_package(project, priv
     integrity = next(line.split('"')[1] for line in lock.splitlines()
                      if line.startswith("integrity") and "agent-b" not in line
                      and lock.find(line) > lock.find('path = "node_modules/agent-b"'))
-    from aishell.cache import DownloadCache
+    from aishell.lock.cache import DownloadCache
 
     victim = DownloadCache(cache).path_for(integrity)
     original = victim.read_bytes()

@@ -12,13 +12,7 @@ from pathlib import Path
 import pytest
 from blake3 import blake3
 
-from aishell.treedigest import (
-    CONTEXT,
-    TreeDigest,
-    TreeDigestError,
-    digest_directory,
-    digest_tar,
-)
+from aishell.store.treedigest import CONTEXT, TreeDigest, TreeDigestError, digest_directory, digest_tar
 
 # The digest of the tree built by make_tree(). Changing it breaks every recorded marker:
 # only with a new CONTEXT (format version).

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from aishell import security, validation
 from aishell.errors import AishellError
+from aishell.security import preflight as security
+from aishell.security import validation
 from tests.fixtures_security import context
 
 HOME = "/home/alice"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import jsonschema
 
-from aishell.commands.verify import EnvCheck, VerifyReport
-from aishell.context import Context
+from aishell.cli.verify import print_report
 from aishell.paths import default_paths
-from aishell.render_verify import print_report
+from aishell.project.context import Context
+from aishell.store.verify import EnvCheck, VerifyReport
 from tests.conftest import run_aishell
 
 SCHEMA = {

@@ -1,0 +1,143 @@
+"""Argument parsing, dispatch and rendering for lock, add, remove, init and tree.
+
+Kept apart from :mod:`aishell.cli` so that module stays a short table of commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from aishell import render
+
+COMMANDS = ("lock", "add", "remove", "init", "tree")
+
+
+def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("lock", parents=[common], help="resolve aishell.toml into aishell.lock")
+    p.add_argument("--check", action="store_true",
+                   help="exit 1 when the lock is missing or stale; write nothing")
+    p.add_argument("--upgrade", action="store_true", help="move every harness to its newest match")
+    p.add_argument("--upgrade-package", action="append", default=[], metavar="NAME[@VERSION]",
+                   help="move only this harness (or node/npm); repeatable")
+    p.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("add", parents=[common], help="add harnesses to aishell.toml, then lock")
+    p.add_argument("specs", nargs="+", metavar="SPEC",
+                   help="claude, claude@^2.1, codex@0.169.0, npm:@scope/pkg@range, name=npm:pkg@range")
+    p.add_argument("--no-lock", action="store_true", help="edit aishell.toml only")
+
+    p = sub.add_parser("remove", parents=[common],
+                       help="remove harnesses from aishell.toml, then lock")
+    p.add_argument("names", nargs="+", metavar="NAME")
+    p.add_argument("--no-lock", action="store_true", help="edit aishell.toml only")
+
+    p = sub.add_parser("init", parents=[common], help="write a commented starter aishell.toml")
+    p.add_argument("--harness", action="append", default=[], metavar="SPEC",
+                   help="a harness to list (repeatable)")
+
+    p = sub.add_parser("tree", parents=[common], help="the locked closure, per harness")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def dispatch(ctx: Any, ns: argparse.Namespace) -> int:
+    from aishell.lock import locking as cmd  # noqa: PLC0415
+    from aishell.store.images import ensure_image  # noqa: PLC0415
+
+    status = _status(ctx)
+
+    def image() -> str:
+        return ensure_image(ctx)
+
+    if ns.command == "lock":
+        result = cmd.lock(ctx, check=ns.check, upgrade=ns.upgrade,
+                          upgrade_packages=ns.upgrade_package, dry_run=ns.dry_run,
+                          on_status=status, image=image)
+        print_lock(ctx, result)
+        return result.exit_code
+    if ns.command in ("add", "remove"):
+        fn = cmd.add if ns.command == "add" else cmd.remove
+        edit = fn(ctx, ns.specs if ns.command == "add" else ns.names, relock=not ns.no_lock,
+                  on_status=status, image=image)
+        if not ctx.quiet:
+            verb = "added" if ns.command == "add" else "removed"
+            render.err(f"{verb} {', '.join(edit.names)} in {edit.manifest}")
+        if edit.lock is not None:
+            print_lock(ctx, edit.lock)
+        return 0
+    if ns.command == "init":
+        edit = cmd.init(ctx, ns.harness)
+        if not ctx.quiet:
+            render.err(f"wrote {edit.manifest}; next: `aishell lock`")
+        return 0
+    if ns.command == "tree":
+        print_tree(ctx, cmd.tree(ctx))
+        return 0
+    raise AssertionError(ns.command)  # pragma: no cover
+
+
+def _status(ctx: Any) -> Any:
+    if ctx.quiet or ctx.json:
+        return lambda _msg: None
+    return lambda msg: render.err(f"  {msg}")
+
+
+def print_lock(ctx: Any, result: Any) -> None:
+    if ctx.json:
+        render.print_json("lock", {
+            "path": str(result.path), "status": result.status, "reasons": list(result.reasons),
+            "warnings": list(result.warnings),
+            "changes": [{"name": c.name, "old": c.old, "new": c.new} for c in result.changes],
+            "env_ids": result.env_ids,
+        })
+        return
+    if result.status in ("stale", "missing"):
+        render.err(f"{result.path} is {result.status}:")
+        for reason in result.reasons:
+            render.err(f"  - {reason}")
+        render.err("hint: run `aishell lock`")
+        return
+    for warning in result.warnings:
+        render.warn(warning)
+    if ctx.quiet:
+        return
+    if result.status == "fresh":
+        render.err(f"{result.path} is up to date")
+        return
+    shown = [c for c in result.changes if ": " not in c.name] if not ctx.verbose else list(result.changes)
+    for c in shown:
+        if c.old is None:
+            render.err(f"  + {c.name} {c.new}")
+        elif c.new is None:
+            render.err(f"  - {c.name} {c.old}")
+        else:
+            render.err(f"  ~ {c.name} {c.old} -> {c.new}")
+    deps = len(result.changes) - len([c for c in result.changes if ": " not in c.name])
+    if deps and not ctx.verbose:
+        render.err(f"  ({deps} closure package change(s); -v lists them)")
+    if result.status == "unchanged":
+        render.err(f"{result.path} is up to date (unchanged, {result.seconds:.1f} s)")
+        return
+    verb = "would write" if result.status == "dry-run" else "wrote"
+    render.err(f"{verb} {result.path} ({result.seconds:.1f} s)")
+
+
+def print_tree(ctx: Any, tree: dict[str, Any]) -> None:
+    if ctx.json:
+        render.print_json("tree", tree)
+        return
+    rt = tree["runtime"]
+    node = ", ".join(f"{p} {v['version']}" for p, v in rt["node"].items())
+    print(f"node {node}; npm {rt['npm']['version']}")
+    for platform, eid in tree["env_ids"].items():
+        print(f"env {platform}: {eid[:16]}")
+    for h in tree["harnesses"]:
+        print(f"{h['name']} {h['package']}@{h['version']} (requested {h['requested']!r}, "
+              f"bins: {', '.join(h['bins'])})")
+        for p in h["packages"]:
+            where = "" if len(p["platforms"]) == len(tree["platforms"]) else \
+                f"  [{', '.join(p['platforms']) or 'no listed platform'}]"
+            depth = p["path"].count("node_modules/") - 1
+            name = p["path"].rsplit("node_modules/", 1)[-1]
+            print(f"  {'  ' * depth}{name} {p['version']}{where}")

@@ -1,0 +1,56 @@
+"""`aishell sync` at the edge: progress while it works, a summary or JSON when done."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+
+from aishell import render
+from aishell.project.context import Context
+from aishell.store.sync import SyncResult, sync
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.1f} {unit}" if unit != "B" else f"{n} B"
+        value /= 1000
+    return f"{n} B"  # pragma: no cover
+
+
+def summary(result: SyncResult) -> list[str]:
+    lines = []
+    if result.lock == "relocked":
+        lines.append("locked: aishell.lock updated")
+    for tag in result.images_built:
+        lines.append(f"built {tag}")
+    for tag in result.images_missing:
+        lines.append(f"missing {tag}")
+    env = result.env
+    if env is None:
+        lines.append("no harnesses locked: no env to sync")
+    elif env.state == "reused":
+        lines.append(f"env {env.volume} ({env.platform}) is complete: reused, nothing downloaded")
+    elif env.state == "missing":
+        lines.append(f"missing env {env.volume} ({env.platform})")
+    else:
+        d = result.downloads
+        lines.append(f"built env {env.volume} ({env.platform}): {env.files} files, "
+                     f"{_size(env.bytes)} in {env.seconds:.1f} s; downloaded {d.fetched} of "
+                     f"{d.needed} tarballs ({_size(d.bytes)})")
+    return lines
+
+
+def run_sync(ctx: Context, ns: argparse.Namespace) -> int:
+    with render.lazy_progress("syncing", quiet=ctx.quiet or ctx.json,
+                              verbose=ctx.verbose) as on_status:
+        result = sync(ctx, locked=ns.locked, frozen=ns.frozen, offline=ns.offline,
+                      check=ns.check, force=ns.force, on_status=on_status,
+                      on_line=on_status if ctx.verbose else lambda _l: None)
+    if ctx.json:
+        render.print_json("sync", {**asdict(result), "complete": result.complete})
+    elif not ctx.quiet:
+        for line in summary(result):
+            print(line)
+    return 0 if result.complete else 1

@@ -1,1 +1,0 @@
-"""Verb-named command implementations; each returns data or an exit code."""

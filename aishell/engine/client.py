@@ -1,0 +1,258 @@
+"""The connection to one engine: fast HTTP over its Unix socket, the Docker SDK on demand.
+
+Reads that sit on the launch path (does this image exist? what version is the engine?)
+use a few lines of HTTP over the engine's Unix socket, because importing the Docker SDK
+alone costs about 300 ms. The SDK is imported on first use, for builds and streams.
+Engine answers become the typed exceptions of :mod:`aishell.errors`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+from aishell.errors import EngineConflict, EngineError, EngineNotFound, EngineUnavailable
+
+DEFAULT_SOCKET = "/var/run/docker.sock"
+START_HINT = (
+    "start it (`sudo systemctl start docker`, or `bash scripts/provision.sh` from the "
+    "aishell checkout), or point DOCKER_HOST at a running engine"
+)
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    version: str
+    api_version: str
+    os: str
+    arch: str
+    rootless: bool
+    podman: bool
+    storage_driver: str
+    cgroup_version: str
+
+
+def _unix_request(sock_path: str, path: str, timeout: float,
+                  method: str = "GET", body: bytes | None = None) -> tuple[int, bytes]:
+    """One HTTP/1.0 request over a Unix socket: the server closes when done, so no chunking.
+
+    http.client would do, but it drags in the email package (~10 ms) on the launch path.
+    """
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(sock_path)
+        request = f"{method} {path} HTTP/1.0\r\nHost: docker\r\n"
+        if body is not None:
+            request += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        sock.sendall((request + "\r\n").encode() + (body or b""))
+        chunks = []
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    raw = b"".join(chunks)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line = head.split(b"\r\n", 1)[0].split()
+    if len(status_line) < 2 or not status_line[1].isdigit():
+        raise OSError(f"malformed engine response: {head[:80]!r}")
+    return int(status_line[1]), body
+
+
+def _socket_path(docker_host: str | None) -> str | None:
+    """The Unix socket to talk to, or None when DOCKER_HOST is not a Unix socket."""
+    if not docker_host:
+        return DEFAULT_SOCKET
+    parsed = urlparse(docker_host)
+    if parsed.scheme == "unix":
+        return parsed.path
+    return None
+
+
+def _platform_arch(machine: str) -> str:
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+class Client:
+    """A handle on one container engine: the socket, the SDK, the engine CLI.
+
+    Args:
+        docker_host: the engine address (default: ``DOCKER_HOST`` or the local socket).
+        cli: the engine CLI used for TTY attachment (default: ``docker``, else ``podman``).
+    """
+
+    def __init__(self, docker_host: str | None = None, cli: str | None = None) -> None:
+        self.docker_host = docker_host if docker_host is not None else os.environ.get(
+            "DOCKER_HOST"
+        )
+        self._cli = cli
+        self._sdk: Any = None
+
+    @property
+    def cli(self) -> str:
+        if self._cli is None:
+            self._cli = "docker" if shutil.which("docker") else (
+                "podman" if shutil.which("podman") else "docker"
+            )
+        return self._cli
+
+    def _get(self, path: str, timeout: float = 10.0) -> tuple[int, Any]:
+        return self._request("GET", path, timeout=timeout)
+
+    def _request(self, method: str, path: str, timeout: float = 10.0,
+                 raw: bool = False, payload: Any = None) -> tuple[int, Any]:
+        sock = _socket_path(self.docker_host)
+        if sock is None:
+            return self._sdk_request(method, path, raw=raw, payload=payload)
+        sent = None if payload is None else json.dumps(payload).encode()
+        try:
+            status, body = _unix_request(sock, path, timeout, method=method, body=sent)
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            raise EngineUnavailable(
+                f"the container engine is not running (no answer on {sock})", hint=START_HINT
+            ) from exc
+        except PermissionError as exc:
+            raise EngineUnavailable(
+                f"permission denied on the engine socket {sock}",
+                hint="add your user to the `docker` group (then log in again), or use rootless Docker",
+            ) from exc
+        except OSError as exc:
+            raise EngineUnavailable(f"cannot talk to the engine on {sock}: {exc}",
+                                    hint=START_HINT) from exc
+        if raw:
+            return status, body
+        try:
+            data = json.loads(body) if body else None
+        except ValueError:
+            data = body.decode("utf-8", "replace")
+        return status, data
+
+    def _sdk_request(self, method: str, path: str, raw: bool = False,
+                     payload: Any = None) -> tuple[int, Any]:
+        client = self.sdk()
+        call = {"GET": client.api.get, "POST": client.api.post, "DELETE": client.api.delete}[method]
+        kwargs = {} if payload is None else {"data": json.dumps(payload),
+                                             "headers": {"Content-Type": "application/json"}}
+        resp = call(client.api.base_url + path, **kwargs)
+        if raw:
+            return int(resp.status_code), resp.content
+        try:
+            data = resp.json()
+        except ValueError:
+            data = resp.text
+        return int(resp.status_code), data
+
+    def arch(self) -> str:
+        """The engine's CPU architecture as a platform suffix (``amd64``, ``arm64``)."""
+        if _socket_path(self.docker_host) is not None and not self.podman_machine():
+            # A local engine runs on this very kernel: no round-trip needed (~10 ms).
+            return _platform_arch(os.uname().machine)
+        status, version = self._get("/version", timeout=5.0)
+        if status != 200 or not isinstance(version, dict):
+            raise EngineUnavailable(f"the engine answered /version with HTTP {status}",
+                                    hint=START_HINT)
+        return _platform_arch(str(version.get("Arch", "?")))
+
+    def podman_machine(self) -> bool:
+        """Whether the socket leads into a VM (podman machine, Docker Desktop), whose
+        architecture may differ from this host's."""
+        sock = _socket_path(self.docker_host) or ""
+        return "/.docker/desktop/" in sock or "/podman/machine/" in sock
+
+    def info(self) -> EngineInfo:
+        """Engine version, API version, rootless/podman. Raises EngineUnavailable."""
+        status, version = self._get("/version", timeout=5.0)
+        if status != 200 or not isinstance(version, dict):
+            raise EngineUnavailable(f"the engine answered /version with HTTP {status}",
+                                    hint=START_HINT)
+        _, info = self._get("/info", timeout=10.0)
+        info = info if isinstance(info, dict) else {}
+        components = [str(c.get("Name", "")) for c in version.get("Components") or []]
+        sec = " ".join(info.get("SecurityOptions") or [])
+        return EngineInfo(
+            version=str(version.get("Version", "?")),
+            api_version=str(version.get("ApiVersion", "?")),
+            os=str(version.get("Os", "linux")),
+            arch=_platform_arch(str(version.get("Arch", "?"))),
+            rootless="rootless" in sec,
+            podman=any("podman" in c.lower() for c in components),
+            storage_driver=str(info.get("Driver", "?")),
+            cgroup_version=str(info.get("CgroupVersion", "?")),
+        )
+
+    def _inspect(self, kind: str, path: str, ref: str) -> dict[str, Any] | None:
+        """An object's inspect document over the socket, or None on 404."""
+        status, data = self._get(path)
+        if status == 404:
+            return None
+        if status != 200 or not isinstance(data, dict):
+            raise EngineError(f"cannot inspect {kind} {ref}: HTTP {status} {data}")
+        return data
+
+    def sdk(self) -> Any:
+        """The Docker SDK client, created on first use."""
+        if self._sdk is None:
+            import docker  # noqa: PLC0415 - 300 ms import, kept off the launch path
+            import docker.errors  # noqa: PLC0415
+
+            try:
+                kwargs: dict[str, Any] = {"version": "auto"}
+                if self.docker_host:
+                    kwargs["base_url"] = self.docker_host
+                    self._sdk = docker.DockerClient(**kwargs)
+                else:
+                    self._sdk = docker.from_env(version="auto")
+            except docker.errors.DockerException as exc:
+                raise EngineUnavailable(f"cannot reach the container engine: {exc}",
+                                        hint=START_HINT) from exc
+        return self._sdk
+
+    def close(self) -> None:
+        """Release the SDK's connections (if it was ever used)."""
+        if self._sdk is not None:
+            self._sdk.close()
+            self._sdk = None
+
+
+def _closing(stream: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Iterate a streamed engine response and close it even when the consumer stops early."""
+    try:
+        yield from stream
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+
+
+def _check_status(status: int, data: object, what: str) -> None:
+    if 200 <= status < 300:
+        return
+    if isinstance(data, bytes):
+        with contextlib.suppress(ValueError):
+            data = json.loads(data)
+    message = data.get("message", data) if isinstance(data, dict) else data
+    if isinstance(message, bytes):
+        message = message.decode("utf-8", "replace")
+    raise _typed(status, f"{what}: {str(message).strip() or f'HTTP {status}'}")
+
+
+def _translate(exc: Any, what: str) -> EngineError:
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    explanation = getattr(exc, "explanation", None) or str(exc)
+    return _typed(status, f"{what}: {explanation}")
+
+
+def _typed(status: int | None, text: str) -> EngineError:
+    """The typed error for an engine answer: 404 not found, 409 conflict, else generic."""
+    if status == 404:
+        return EngineNotFound(text)
+    if status == 409:
+        return EngineConflict(text)
+    return EngineError(text)

@@ -1,0 +1,171 @@
+"""`aishell ps`, `aishell attach` and `aishell stop`: the sandboxes that are running.
+
+Sandboxes are found by their labels (``dev.aishell.kind=sandbox``, ``.project``,
+``.name``…) over the engine socket; nothing is recorded on the host.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aishell import process
+from aishell.errors import AishellError, EngineError
+from aishell.project.context import Context
+from aishell.run.sandbox import LABEL, container_name
+
+PRE_START_MARKER = "/run/aishell/pre-start"
+READY_MARKER = "/run/aishell/ready"  # a detached sandbox's tmux session exists
+ENV_PREFIX = "aishell-env-"
+# Joins the tmux session with a terminal type the image knows (see the entrypoint).
+_TERM_GUARD = 'infocmp "$TERM" >/dev/null 2>&1 || TERM=xterm-256color; export TERM; exec "$@"'
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    name: str
+    container: str
+    project: str
+    harness: str | None
+    env_id: str | None
+    status: str
+    uptime_seconds: int | None
+    pre_start: str | None  # pending / ready / failed, None when there is none
+    detached: bool
+
+
+def _short_env(volume: str | None) -> str | None:
+    if not volume:
+        return None
+    return volume.removeprefix(ENV_PREFIX)[:12]
+
+
+def _pre_start_state(ctx: Context, container: dict[str, Any]) -> str | None:
+    labels = container.get("Labels") or {}
+    if labels.get(f"{LABEL}.pre-start") != "1":
+        return None
+    if container.get("State") != "running":
+        return None
+    data = ctx.engine.read_file(str(container["Id"]), PRE_START_MARKER)
+    if data is None:
+        return "pending"  # the entrypoint has not written it yet
+    state = data.decode("utf-8", "replace").strip()
+    return state if state in ("pending", "ready", "failed") else "pending"
+
+
+def ps(ctx: Context, *, every_project: bool = False, now: float | None = None) -> list[Sandbox]:
+    """This project's sandboxes (``every_project``: all of them), running or not."""
+    labels = {f"{LABEL}.kind": "sandbox"}
+    if not every_project:
+        labels[f"{LABEL}.project"] = str(ctx.project)
+    now = time.time() if now is None else now
+    out: list[Sandbox] = []
+    for c in ctx.engine.list_containers(labels, all=True):
+        lab = c.get("Labels") or {}
+        names = c.get("Names") or ["/?"]
+        container = str(names[0]).lstrip("/")
+        running = c.get("State") == "running"
+        created = c.get("Created")
+        out.append(Sandbox(
+            name=lab.get(f"{LABEL}.name") or container,
+            container=container,
+            project=lab.get(f"{LABEL}.project", ""),
+            harness=lab.get(f"{LABEL}.harness"),
+            env_id=_short_env(lab.get(f"{LABEL}.env-volume")),
+            status=str(c.get("State", "?")),
+            uptime_seconds=int(now - created) if running and isinstance(created, int) else None,
+            pre_start=_pre_start_state(ctx, c),
+            detached=lab.get(f"{LABEL}.detach") == "1",
+        ))
+    out.sort(key=lambda s: (s.project, s.name))
+    return out
+
+
+def _find(ctx: Context, name: str) -> dict[str, Any]:
+    """The inspect document of this project's sandbox ``name`` (or a full container name)."""
+    for ref in (container_name(ctx.project, name), name):
+        info = ctx.engine.container_inspect(ref)
+        labels = ((info or {}).get("Config") or {}).get("Labels") or {}
+        if info is not None and labels.get(f"{LABEL}.kind") == "sandbox":
+            return info
+    raise AishellError(f"no sandbox named `{name}` in {ctx.project}",
+                       hint="`aishell ps` lists this project's sandboxes (`--all`: every project)")
+
+
+def _env_value(info: dict[str, Any], key: str) -> str | None:
+    for item in (info.get("Config") or {}).get("Env") or []:
+        name, _, value = str(item).partition("=")
+        if name == key:
+            return value
+    return None
+
+
+def wait_ready(ctx: Context, container: str, name: str, *, timeout: float = 30.0) -> None:
+    """Wait until a detached sandbox's tmux session exists (the entrypoint says so).
+
+    Raises:
+        AishellError: the sandbox ended before its session was up (the harness failed).
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if ctx.engine.read_file(container, READY_MARKER) is not None:
+                return
+        except EngineError:
+            pass  # ended and being removed right now: the inspect below says so
+        info = ctx.engine.container_inspect(container)
+        if info is None or not (info.get("State") or {}).get("Running"):
+            raise AishellError(f"sandbox `{name}` ended right after it started",
+                               hint="run it in the foreground to see why (without --detach)")
+        time.sleep(0.05)
+
+
+def attach_argv(ctx: Context, name: str, command: Sequence[str], *, tty: bool) -> list[str]:
+    """The ``<engine> exec`` argv that joins sandbox ``name``."""
+    info = _find(ctx, name)
+    container = str(info.get("Name", "")).lstrip("/") or name
+    if not (info.get("State") or {}).get("Running"):
+        raise AishellError(f"sandbox `{name}` is not running",
+                           hint=f"start it again with `aishell run` (it was {container})")
+    labels = (info.get("Config") or {}).get("Labels") or {}
+    uid = _env_value(info, "AISHELL_UID") or "0"
+    gid = _env_value(info, "AISHELL_GID") or "0"
+    workdir = labels.get(f"{LABEL}.project") or (info.get("Config") or {}).get("WorkingDir")
+    detached = labels.get(f"{LABEL}.detach") == "1"
+    if detached:  # started a moment ago? its user and session may not exist yet
+        wait_ready(ctx, container, name)
+    if command:
+        inner = list(command)
+    elif detached:
+        inner = ["tmux", "-u", "attach-session", "-t", "main"]
+    else:
+        inner = ["bash", "-l"]
+    argv = [ctx.engine.cli, "exec", "--interactive"]
+    if tty:
+        argv.append("--tty")
+    argv += ["--user", f"{uid}:{gid}"]
+    if workdir:
+        argv += ["--workdir", workdir]
+    argv += ["--env", "TERM"] if tty else []
+    home = _env_value(info, "AISHELL_HOME")
+    if home:  # root's passwd entry says /root; every sandbox's HOME is the host home path
+        argv += ["--env", f"HOME={home}"]
+    return [*argv, container, "sh", "-c", _TERM_GUARD, "aishell", *inner]
+
+
+def attach(ctx: Context, name: str, command: Sequence[str]) -> int:
+    tty = sys.stdin.isatty() and sys.stdout.isatty()
+    argv = attach_argv(ctx, name, command, tty=tty)
+    sys.stdout.flush()
+    return process.replace_process(argv)
+
+
+def stop(ctx: Context, name: str, *, timeout: int = 10) -> str:
+    """Stop sandbox ``name`` (the engine then removes it); returns the container name."""
+    info = _find(ctx, name)
+    container = str(info.get("Name", "")).lstrip("/")
+    ctx.engine.stop_container(container, timeout=timeout)
+    return container
