@@ -484,9 +484,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     from aishell.cli import crash as errors_report  # noqa: PLC0415
 
+    as_json = bool(getattr(ns, "json", False))
     if ns.command in STORE_COMMANDS:
-        return errors_report.guard(lambda: _dispatch_store(ns), verbose=verbose)
-    return errors_report.guard(lambda: _dispatch(ns, routed), verbose=verbose)
+        return errors_report.guard(lambda: _dispatch_store(ns), verbose=verbose, as_json=as_json)
+    return errors_report.guard(lambda: _dispatch(ns, routed), verbose=verbose, as_json=as_json)
 
 
 def entry() -> None:

@@ -11,13 +11,19 @@ from aishell.paths import default_paths
 from aishell.render import err
 
 
-def guard(body: Callable[[], int], *, verbose: bool = False) -> int:
+def guard(body: Callable[[], int], *, verbose: bool = False, as_json: bool = False) -> int:
+    """Run ``body``; an expected error becomes one line and a hint (and, with ``as_json``, an
+    ``aishell.error`` document on stdout, so a program reading stdout always gets JSON)."""
     try:
         return body()
     except AishellError as exc:
         err(f"error: {exc.message}")
         if exc.hint:
             err(f"hint: {exc.hint}")
+        if as_json:
+            from aishell.render import print_json  # noqa: PLC0415
+
+            print_json("error", {"error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code})
         return exc.exit_code
     except KeyboardInterrupt:
         err("interrupted")
