@@ -123,6 +123,54 @@ if ! docker image inspect "$base_image" >/dev/null 2>&1; then
   trap - EXIT
 fi
 log "base image: $base_image ($(docker image inspect --format '{{.Id}}' "$base_image" | cut -c1-19))"
+# 4. Podman, the second engine ------------------------------------------------
+# Debian's podman (4.3 on bookworm), rootful, serving its Docker-compatible API on its own
+# socket next to dockerd (no systemd needed). AISHELL_PODMAN=0 skips it.
+podman_sock=${AISHELL_PODMAN_SOCKET:-/run/podman/podman.sock}
+podman_up() { podman --remote --url "unix://$podman_sock" version >/dev/null 2>&1; }
+if [ "${AISHELL_PODMAN:-1}" = 1 ]; then
+  if ! command -v podman >/dev/null 2>&1 || [ ! -x /usr/libexec/podman/catatonit ]; then
+    log "installing podman (and catatonit, its --init)"
+    apt_install podman catatonit uidmap
+  fi
+  # Rootful podman raises every container's nofile/nproc limits beyond the host's; where
+  # root may not raise limits (no CAP_SYS_RESOURCE, as in some CI sandboxes) no container
+  # starts. There, cap them at what a podman process itself runs with.
+  ulimits_conf=/etc/containers/containers.conf.d/aishell-ulimits.conf
+  cap_eff=$(awk '/^CapEff/ {print $2}' /proc/self/status)
+  if [ ! -e "$ulimits_conf" ] && (( ((0x$cap_eff >> 24) & 1) == 0 )); then  # bit 24: CAP_SYS_RESOURCE
+    need_root "configuring podman's default ulimits"
+    probe=/tmp/aishell-podman-probe.sock
+    podman system service --time=2 "unix://$probe" & probe_pid=$!
+    sleep 0.5
+    nofile=$(awk '/Max open files/ {print $5}' "/proc/$probe_pid/limits")
+    nproc=$(awk '/Max processes/ {print $4}' "/proc/$probe_pid/limits")
+    wait "$probe_pid" || true
+    rm -f "$probe"
+    mkdir -p "$(dirname "$ulimits_conf")"
+    printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]\n' \
+      "$nofile" "$nofile" "$nproc" "$nproc" >"$ulimits_conf"
+    log "root may not raise limits here: podman containers get nofile=$nofile nproc=$nproc ($ulimits_conf)"
+  fi
+  if ! podman_up; then
+    need_root "starting podman's API service"
+    mkdir -p "$(dirname "$podman_sock")"
+    log "starting podman system service on $podman_sock (log: /var/log/aishell-podman.log)"
+    nohup podman system service --time=0 "unix://$podman_sock" >/var/log/aishell-podman.log 2>&1 &
+    for _ in $(seq 1 60); do
+      podman_up && break
+      sleep 0.5
+    done
+    podman_up || { log "podman's API did not come up; see /var/log/aishell-podman.log"; exit 1; }
+  fi
+  # Podman has its own image storage: the base image is copied over from dockerd.
+  if ! podman image exists "$base_image"; then
+    need_root "loading $base_image into podman"
+    docker save "$base_image" | podman load >/dev/null
+  fi
+  log "podman: server $(podman version --format '{{.Server.Version}}') on $podman_sock"
+fi
+
 if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ] && getent group docker >/dev/null \
    && ! id -nG "$SUDO_USER" | tr ' ' '\n' | grep -qx docker; then
   log "$SUDO_USER is not in the docker group: \`sudo usermod -aG docker $SUDO_USER\`, then log in again"
