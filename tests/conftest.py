@@ -25,9 +25,17 @@ settings.register_profile("deep", max_examples=3000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+# AISHELL_TEST_ENGINE=podman runs the engine tier against Podman's Docker-compatible API
+# (started by scripts/provision.sh): everything, the `docker` CLI calls of the tests too,
+# follows DOCKER_HOST.
+TEST_ENGINE = os.environ.get("AISHELL_TEST_ENGINE", "docker")
+if TEST_ENGINE == "podman":
+    os.environ["DOCKER_HOST"] = os.environ.get("AISHELL_PODMAN_HOST",
+                                               "unix:///run/podman/podman.sock")
+
 PROVISION_HINT = (
     "the integration tests need a running container engine with the local base image: "
-    "run `sudo scripts/provision.sh` (or `bash .ci/run`), then try again"
+    "run `bash scripts/provision.sh` as root or a sudoer (or `bash .ci/run`), then try again"
 )
 
 
@@ -56,9 +64,12 @@ def engine() -> Iterator[Engine]:
     """The real engine; fails (never skips) when it is not provisioned."""
     eng = Engine()
     try:
-        eng.info()
+        found = eng.info()
     except AishellError as exc:
         pytest.fail(f"{exc.message}\n{PROVISION_HINT}", pytrace=False)
+    if found.podman != (TEST_ENGINE == "podman"):
+        pytest.fail(f"AISHELL_TEST_ENGINE={TEST_ENGINE} but the engine at "
+                    f"{eng.docker_host or 'the default socket'} is not that", pytrace=False)
     yield eng
     eng.close()
 

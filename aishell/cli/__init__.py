@@ -67,6 +67,10 @@ def _dispatch(ns: Any, routed: Any) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (the console script passes it to sys.exit)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["__complete"]:  # hidden: the dynamic words of the completion scripts
+        from aishell.cli import completion  # noqa: PLC0415
+
+        return completion.complete(args[1:])
     options, word, _rest = split(args)
     if word is None and options == ["--version"]:
         print(f"aishell {__version__}")
@@ -102,7 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: --help, --version, usage errors
         return int(exc.code or 0)
     with inputs.Recording(args):  # what a launch reads, for its cached plan
-        return crash.guard(lambda: _dispatch(ns, routed), verbose=verbose)
+        return crash.guard(lambda: _dispatch(ns, routed), verbose=verbose,
+                           as_json=bool(getattr(ns, "json", False)))
 
 
 def entry() -> None:

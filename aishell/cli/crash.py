@@ -11,7 +11,9 @@ from aishell.paths import default_paths
 from aishell.render import err
 
 
-def guard(body: Callable[[], int], *, verbose: bool = False) -> int:  # noqa: PLR0911 - one return per outcome
+def guard(body: Callable[[], int], *, verbose: bool = False, as_json: bool = False) -> int:  # noqa: PLR0911 - one return per outcome
+    """Run ``body``; an expected error becomes one line and a hint (and, with ``as_json``, an
+    ``aishell.error`` document on stdout, so a program reading stdout always gets JSON)."""
     try:
         return body()
     except AishellError as exc:
@@ -20,6 +22,10 @@ def guard(body: Callable[[], int], *, verbose: bool = False) -> int:  # noqa: PL
         err(f"error: {exc.message}")
         if exc.hint:
             err(f"hint: {exc.hint}")
+        if as_json:
+            from aishell.render import print_json  # noqa: PLC0415
+
+            print_json("error", {"error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code})
         return exc.exit_code
     except KeyboardInterrupt:
         err("interrupted")

@@ -32,8 +32,9 @@ def print_findings(ctx: Context, findings: Sequence[Finding]) -> None:
 
 
 def print_info(ctx: Context, data: dict[str, Any]) -> None:
-    if ctx.json:
-        print_json("info", data)
+    if ctx.json:  # `version` is the envelope's: aishell's own is `aishell_version`
+        print_json("info", {"aishell_version": data["version"],
+                            **{k: v for k, v in data.items() if k != "version"}})
         return
     engine = data.get("engine")
     rows = [

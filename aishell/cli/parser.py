@@ -20,8 +20,9 @@ GROUPS = {
     "migrate": "run", "gitleaks": "run", "check": "doctor", "info": "doctor", "build": "doctor",
     "sync": "sync", "verify": "verify", "gc": "store", "store": "store", "pin": "store",
     "unpin": "store", "rollback": "store", "lock": "lock", "add": "lock", "remove": "lock",
-    "init": "lock", "tree": "lock",
+    "init": "lock", "tree": "lock", "completion": "completion",
 }
+SHELLS = ("bash", "zsh", "fish")
 COMMANDS = tuple(GROUPS)
 
 
@@ -152,6 +153,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                    help="env ids or volume names (prefixes allowed)")
     p.add_argument("--all", action="store_true", help="verify every env volume")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    _completion_command(sub)
     return parser
 
 
@@ -191,6 +193,14 @@ def _run_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(launches=True)
     p.add_argument("gitleaks_args", nargs=argparse.REMAINDER,
                    help="passed to gitleaks (default: scan the project's files)")
+
+
+def _completion_command(sub: Any) -> None:
+    p = sub.add_parser("completion", help="print a shell completion script (bash, zsh, fish)",
+                       description="Print a completion script. bash: eval \"$(aishell completion "
+                       "bash)\" in ~/.bashrc; zsh: eval \"$(aishell completion zsh)\" after "
+                       "compinit; fish: aishell completion fish | source.")
+    p.add_argument("shell", choices=SHELLS)
 
 
 def _store_commands(sub: Any, common: argparse.ArgumentParser) -> None:

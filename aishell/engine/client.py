@@ -11,16 +11,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from aishell import inputs
+from aishell.engine.wire import DEFAULT_SOCKET, unix_request
 from aishell.engine.wire import socket_path as _socket_path
-from aishell.engine.wire import unix_request
 from aishell.errors import EngineConflict, EngineError, EngineNotFound, EngineUnavailable
 
 START_HINT = (
-    "start it (`sudo systemctl start docker`, or `sudo scripts/provision.sh` from the "
+    "start it (`sudo systemctl start docker`, or `bash scripts/provision.sh` from the "
     "aishell checkout), or point DOCKER_HOST at a running engine"
 )
 
@@ -37,6 +39,57 @@ class EngineInfo:
     cgroup_version: str
 
 
+PODMAN_ROOTFUL_SOCKET = "/run/podman/podman.sock"
+
+
+def _podman_socket(environ: Mapping[str, str]) -> str:
+    runtime = environ.get("XDG_RUNTIME_DIR")
+    if os.getuid() != 0 and runtime and Path(runtime, "podman", "podman.sock").exists():
+        return f"unix://{runtime}/podman/podman.sock"  # rootless podman
+    return f"unix://{PODMAN_ROOTFUL_SOCKET}"
+
+
+def _context_host(environ: Mapping[str, str]) -> str | None:
+    """The endpoint of the current Docker context (DOCKER_CONTEXT or `docker context use`)."""
+    config = Path(environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    inputs.note(config / "config.json")  # `docker context use` changes the engine of a plan
+    name = environ.get("DOCKER_CONTEXT")
+    if not name:
+        try:
+            name = json.loads((config / "config.json").read_text()).get("currentContext")
+        except (OSError, ValueError, AttributeError):
+            return None
+    if not name or name == "default":
+        return None
+    import hashlib  # noqa: PLC0415 - only with a context set
+
+    meta = config / "contexts" / "meta" / hashlib.sha256(name.encode()).hexdigest() / "meta.json"
+    inputs.note(meta)
+    try:
+        host = json.loads(meta.read_text())["Endpoints"]["docker"]["Host"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise EngineUnavailable(f"the Docker context `{name}` has no readable endpoint ({meta})",
+                                hint="`docker context ls` lists the contexts") from exc
+    return str(host)
+
+
+def resolve_host(engine: str | None, environ: Mapping[str, str]) -> str | None:
+    """The engine address: DOCKER_HOST; for `engine = "podman"` CONTAINER_HOST or podman's
+    socket; else the current Docker context; else the local socket (None), falling back to
+    podman's rootful socket when there is no Docker socket but that one exists."""
+    if environ.get("DOCKER_HOST"):
+        return environ["DOCKER_HOST"]
+    if engine == "podman":
+        return environ.get("CONTAINER_HOST") or _podman_socket(environ)
+    host = _context_host(environ)
+    if host:
+        return host
+    inputs.note(DEFAULT_SOCKET, PODMAN_ROOTFUL_SOCKET)
+    if not Path(DEFAULT_SOCKET).exists() and Path(PODMAN_ROOTFUL_SOCKET).exists():
+        return f"unix://{PODMAN_ROOTFUL_SOCKET}"
+    return None
+
+
 def _platform_arch(machine: str) -> str:
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
 
@@ -50,9 +103,7 @@ class Client:
     """
 
     def __init__(self, docker_host: str | None = None, cli: str | None = None) -> None:
-        self.docker_host = docker_host if docker_host is not None else os.environ.get(
-            "DOCKER_HOST"
-        )
+        self.docker_host = docker_host if docker_host is not None else resolve_host(cli, os.environ)
         self._cli = cli
         self._sdk: Any = None
 
@@ -61,9 +112,13 @@ class Client:
         import shutil  # noqa: PLC0415 - only launches and builds need the engine CLI
 
         if self._cli is None:
-            self._cli = "docker" if shutil.which("docker") else (
-                "podman" if shutil.which("podman") else "docker"
-            )
+            podman_socket = "/podman/" in (_socket_path(self.docker_host) or "")
+            if podman_socket and shutil.which("podman"):
+                self._cli = "podman"
+            else:
+                self._cli = "docker" if shutil.which("docker") else (
+                    "podman" if shutil.which("podman") else "docker"
+                )
         return self._cli
 
     def _get(self, path: str, timeout: float = 10.0) -> tuple[int, Any]:
