@@ -67,6 +67,12 @@ if ! command -v debootstrap >/dev/null 2>&1; then
   log "installing debootstrap"
   apt_install debootstrap
 fi
+# `aishell lock` mints throwaway certificates with openssl to record HTTPS downloads of
+# install scripts (aishell/store/tlsmint.py); the tests do the same.
+if ! command -v openssl >/dev/null 2>&1; then
+  log "installing openssl"
+  apt_install openssl
+fi
 
 # The shells whose completion scripts the test suite loads (bash is always there).
 for shell in zsh fish; do

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from aishell.engine import Engine
 from aishell.errors import AishellError
@@ -23,6 +24,14 @@ TEST_ENGINE = os.environ.get("AISHELL_TEST_ENGINE", "docker")
 if TEST_ENGINE == "podman":
     os.environ["DOCKER_HOST"] = os.environ.get("AISHELL_PODMAN_HOST",
                                                "unix:///run/podman/podman.sock")
+
+# Property-based tests (tests/cli/test_bad_input.py): a fixed, bounded profile by default and
+# in CI (the same cases every run, a few seconds per test); HYPOTHESIS_PROFILE=deep for more.
+settings.register_profile("ci", max_examples=150, derandomize=True, deadline=None,
+                          database=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("deep", max_examples=3000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 PROVISION_HINT = (
     "the integration tests need a running container engine with the local base image: "

@@ -11,17 +11,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
+from aishell.engine.wire import DEFAULT_SOCKET, unix_request
+from aishell.engine.wire import socket_path as _socket_path
 from aishell.errors import EngineConflict, EngineError, EngineNotFound, EngineUnavailable
 
-DEFAULT_SOCKET = "/var/run/docker.sock"
 START_HINT = (
     "start it (`sudo systemctl start docker`, or `bash scripts/provision.sh` from the "
     "aishell checkout), or point DOCKER_HOST at a running engine"
@@ -38,43 +36,6 @@ class EngineInfo:
     podman: bool
     storage_driver: str
     cgroup_version: str
-
-
-def _unix_request(sock_path: str, path: str, timeout: float,
-                  method: str = "GET", body: bytes | None = None) -> tuple[int, bytes]:
-    """One HTTP/1.0 request over a Unix socket: the server closes when done, so no chunking.
-
-    http.client would do, but it drags in the email package (~10 ms) on the launch path.
-    """
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(sock_path)
-        request = f"{method} {path} HTTP/1.0\r\nHost: docker\r\n"
-        if body is not None:
-            request += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        sock.sendall((request + "\r\n").encode() + (body or b""))
-        chunks = []
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    raw = b"".join(chunks)
-    head, _, body = raw.partition(b"\r\n\r\n")
-    status_line = head.split(b"\r\n", 1)[0].split()
-    if len(status_line) < 2 or not status_line[1].isdigit():
-        raise OSError(f"malformed engine response: {head[:80]!r}")
-    return int(status_line[1]), body
-
-
-def _socket_path(docker_host: str | None) -> str | None:
-    """The Unix socket to talk to, or None when DOCKER_HOST is not a Unix socket."""
-    if not docker_host:
-        return DEFAULT_SOCKET
-    parsed = urlparse(docker_host)
-    if parsed.scheme == "unix":
-        return parsed.path
-    return None
 
 
 PODMAN_ROOTFUL_SOCKET = "/run/podman/podman.sock"
@@ -144,6 +105,8 @@ class Client:
 
     @property
     def cli(self) -> str:
+        import shutil  # noqa: PLC0415 - only launches and builds need the engine CLI
+
         if self._cli is None:
             podman_socket = "/podman/" in (_socket_path(self.docker_host) or "")
             if podman_socket and shutil.which("podman"):
@@ -164,7 +127,7 @@ class Client:
             return self._sdk_request(method, path, raw=raw, payload=payload)
         sent = None if payload is None else json.dumps(payload).encode()
         try:
-            status, body = _unix_request(sock, path, timeout, method=method, body=sent)
+            status, body = unix_request(sock, path, timeout, method=method, body=sent)
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             raise EngineUnavailable(
                 f"the container engine is not running (no answer on {sock})", hint=START_HINT

@@ -38,7 +38,7 @@ PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_prox
 def _resource(name: str) -> bytes:
     # A plain read when the package is on disk: importlib.resources.files() imports zipfile
     # (~40 ms) on first use, which `aishell lock --check` and launches would pay.
-    path = Path(__file__).parent / "resources" / name
+    path = Path(__file__).parent.parent / "resources" / name
     if path.is_file():
         return path.read_bytes()
     from importlib import resources  # noqa: PLC0415 - zipped installs only (~3 ms to import)

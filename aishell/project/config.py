@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aishell import inputs
 from aishell.project.source import (
     GLOBAL_TABLES,
     LEGACY_PROJECT_FILES,
@@ -73,6 +74,11 @@ def load(project: Path, global_config: Path | None, legacy_global: Path | None =
     (``~/.aishell/config.yaml``) stands in for a missing global ``config.toml``.
     """
     manifest_path = project / MANIFEST
+    inputs.note(manifest_path, *(project / p for p in LEGACY_PROJECT_FILES))
+    if global_config is not None:
+        inputs.note(global_config)
+    if legacy_global is not None:
+        inputs.note(legacy_global)
     manifest: Source | None = None
     legacy: Path | None = None
     data: dict[str, Any] = {}
@@ -110,6 +116,7 @@ def find_project(start: Path) -> Path:
     """The nearest directory at or above ``start`` holding aishell.toml, else ``start``."""
     start = start.resolve()
     for candidate in (start, *start.parents):
+        inputs.note(candidate / MANIFEST, *(candidate / p for p in LEGACY_PROJECT_FILES))
         if (candidate / MANIFEST).is_file():
             return candidate
     home = Path.home()

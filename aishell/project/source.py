@@ -8,7 +8,6 @@ ranges) are checked there, using :meth:`Source.line_of` for the location.
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from collections.abc import Callable
@@ -16,10 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aishell import inputs
 from aishell.errors import ConfigError
 
 MANIFEST = "aishell.toml"
 LOCKFILE = "aishell.lock"
+LOCK_REBUILD_HINT = ("`aishell lock` rebuilds a lock it cannot read from aishell.toml "
+                     "(or restore it: `git checkout aishell.lock`)")
 LEGACY_PROJECT_FILES = (".aishell/config.yaml", ".sandbox/config.yaml")
 
 Check = Callable[[Any], bool]
@@ -144,6 +146,7 @@ class Source:
 
 def read_toml(path: Path) -> Source:
     """Parse ``path``; a syntax error becomes a ConfigError with its line."""
+    inputs.note(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
@@ -155,20 +158,39 @@ def read_toml(path: Path) -> Source:
         raise ConfigError(
             "unresolved merge-conflict markers", path=path,
             line=text.count("\n", 0, conflict.start()) + 1,
-            hint="resolve the conflict (for aishell.lock: take either side, then run `aishell lock`)",
+            hint="`aishell lock` rebuilds a conflicted aishell.lock from aishell.toml"
+            if path.name == LOCKFILE else "resolve the conflict: keep one side, delete the markers",
         )
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        msg = str(exc)
-        m = re.search(r"\(at line (\d+), column \d+\)", msg)
-        where = int(m.group(1)) if m else None
-        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", msg)
-        raise ConfigError(f"invalid TOML: {msg}", path=path, line=where) from exc
+        raise toml_error(path, text, exc) from exc
     return Source(path, text, data)
 
 
+def toml_error(path: Path, text: str, exc: tomllib.TOMLDecodeError) -> ConfigError:
+    """A TOML syntax error as file:line plus a hint that fits the file."""
+    msg = str(exc)
+    m = re.search(r"\(at line (\d+), column \d+\)", msg)
+    line = int(m.group(1)) if m else None
+    at_end = "(at end of document)" in msg
+    msg = re.sub(r"\s*\((at line \d+, column \d+|at end of document)\)", "", msg)
+    if at_end:
+        # tomllib names no line here: the file ends inside a value, so point at its end.
+        line = max(1, len(text.splitlines()))
+        msg += " at the end of the file (is it cut short?)"
+    if path.name == LOCKFILE:
+        hint = LOCK_REBUILD_HINT
+    elif at_end:
+        hint = "a string, array or inline table opened earlier is never closed"
+    else:
+        hint = "fix the TOML syntax on that line (https://toml.io)"
+    return ConfigError(f"invalid TOML: {msg}", path=path, line=line, hint=hint)
+
+
 def _nearest(word: str, options: list[str]) -> str | None:
+    import difflib  # noqa: PLC0415 - only on this path (keeps lock --check lean)
+
     found = difflib.get_close_matches(word, options, n=1, cutoff=0.5)
     return found[0] if found else None
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,6 +47,8 @@ def ensure_foundation(
             f"the base image {foundation.base} is not available to the engine",
             hint=f"`docker pull {foundation.base}`, or create it locally with scripts/provision.sh",
         )
+    import tempfile  # noqa: PLC0415 - only when building (keeps a no-op sync lean)
+
     with tempfile.TemporaryDirectory(prefix="aishell-foundation-") as tmp:
         ctx = Path(tmp)
         (ctx / "Dockerfile").write_text(foundation.dockerfile(), encoding="utf-8")
@@ -65,15 +66,10 @@ def ensure_foundation(
 
 @contextmanager
 def _building(ctx: Context, title: str) -> Iterator[Callable[[str], None]]:
-    """Progress for an image build; a failed build prints its failing step's log."""
+    """Progress for an image build (a failure's log is printed by the one error handler,
+    aishell.cli.crash, with the error)."""
     with render.progress(title, quiet=ctx.quiet, verbose=ctx.verbose) as on_line:
-        try:
-            yield on_line
-        except AishellError as exc:
-            log = getattr(exc, "log", "")
-            if log:
-                render.err(log.rstrip())
-            raise
+        yield on_line
 
 
 def _record_launch(ctx: Context, images: Sequence[tuple[str, str, str]]) -> None:

@@ -7,6 +7,8 @@ second sync — or a sync in another project with the same lock — is a no-op.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,7 +97,12 @@ def current_lock(ctx: Context, *, locked: bool, frozen: bool, offline: bool, che
     from aishell.lock.locking import lock as relock  # noqa: PLC0415 - resolver imports
 
     on_status("locking: " + "; ".join(reasons))
-    relock(ctx, on_status=on_status, image=lambda: ensure_image(ctx))
+    from aishell.store.fetch import recorder  # noqa: PLC0415
+
+    def image() -> str:
+        return ensure_image(ctx)
+
+    relock(ctx, on_status=on_status, image=image, capture=recorder(ctx, image))
     return read_lock(path), "relocked"
 
 
@@ -125,7 +132,10 @@ def _populate(ctx: Context, lock: Lock, platform: str, image: str, *, offline: b
               on_line: Callable[[str], None]) -> tuple[envstore.PopulateResult, Downloads]:
     import tempfile  # noqa: PLC0415
 
+    from aishell.lock.foundation import PROXY_VARS  # noqa: PLC0415
     from aishell.store import plan as envplan  # noqa: PLC0415
+    from aishell.store.fetch import TLS_DIR, write_plan  # noqa: PLC0415
+    from aishell.store.tlsmint import Minter  # noqa: PLC0415
 
     env_id = lock.env_ids()[platform]
     plan = envplan.plan(lock, platform)
@@ -133,28 +143,24 @@ def _populate(ctx: Context, lock: Lock, platform: str, image: str, *, offline: b
 
     with tempfile.TemporaryDirectory(prefix="aishell-plan-") as tmp:
         plan_dir = Path(tmp)
-        plan_dir.chmod(0o755)
-        # npm tells a tarball from a directory by its ".tgz": give each cached file such
-        # a name, as a symlink into the read-only cache mount.
-        links = plan_dir / "tarballs"
-        links.mkdir()
-
-        def where(integrity: str) -> str:
-            rel = cache.path_for(integrity).relative_to(cache.root).as_posix()
-            name = rel.replace("/", "-") + ".tgz"
-            link = links / name
-            if not link.is_symlink():
-                link.symlink_to(f"{envplan.CACHE_MOUNT}/{rel}")
-            return f"{envplan.PLAN_MOUNT}/tarballs/{name}"
-
-        for name, text in plan.files(where).items():
-            (plan_dir / name).write_text(text, encoding="utf-8")
+        https = any(d.url.startswith("https://") for h in plan.harnesses for d in h.fetches)
+        # Recorded HTTPS downloads are served as their hosts, by a CA made for this run.
+        with Minter(plan_dir / TLS_DIR) if https else contextlib.nullcontext() as minter:
+            write_plan(plan, cache, plan_dir, minter=minter)
+        network = "none"  # everything comes from the cache: nothing to reach
+        passthrough: tuple[str, ...] = ()
+        if any(h.network_install for h in plan.harnesses):
+            # allow-network-install: its install scripts reach the network (the lock marks
+            # the env as not reproducible); the others still go through the replay server.
+            network = "host"
+            passthrough = tuple(v for v in PROXY_VARS if os.environ.get(v))
         step = envstore.InstallStep(
             name="install the locked closure",
             command=("bash", f"{envplan.PLAN_MOUNT}/install.sh"),
             mounts=(Mount(str(cache.root), envplan.CACHE_MOUNT, read_only=True),
                     Mount(str(plan_dir), envplan.PLAN_MOUNT, read_only=True)),
-            network="none",  # everything comes from the cache: nothing to reach
+            network=network,
+            env={v: os.environ[v] for v in passthrough},
             timeout=INSTALL_TIMEOUT,
         )
         result = envstore.populate(

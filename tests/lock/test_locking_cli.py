@@ -8,7 +8,7 @@ import sys
 
 from aishell.lock import lockfile
 from tests.conftest import run_aishell
-from tests.test_lockfile import current_lock
+from tests.lock.test_lockfile import current_lock
 
 
 def project_with_lock(tmp_path):

@@ -79,6 +79,23 @@ def test_crash_writes_a_bug_report(private_state, capsys):
     assert "kaboom" in reports[0].read_text()
 
 
+def test_a_failed_step_shows_its_last_lines_without_verbose(capsys):
+    from aishell.store.envs import PopulateFailed
+
+    log = "\n".join(f"line {n}" for n in range(1, 61))
+
+    def failing() -> int:
+        raise PopulateFailed("building env abc failed: step 'x' exited with code 3", log=log,
+                             hint="the last lines of the step's output are shown above")
+
+    assert errors_report.guard(failing) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "  | (20 earlier lines; -v shows every line)"
+    assert err[1] == "  | line 21" and err[40] == "  | line 60"
+    assert err[41:] == ["error: building env abc failed: step 'x' exited with code 3",
+                        "hint: the last lines of the step's output are shown above"]
+
+
 def test_ctrl_c_exits_130(capsys):
     def interrupted() -> int:
         raise KeyboardInterrupt

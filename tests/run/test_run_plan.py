@@ -11,10 +11,11 @@ from aishell import cli
 from aishell.errors import AishellError, UsageError
 from aishell.lock import catalog
 from aishell.project.context import Context
-from aishell.request import Mount, cli_args
+from aishell.request import ContainerRequest, Mount, cli_args
 from aishell.run import launch as run
+from aishell.run import plan as run_plan
 from aishell.run.identity import HostUser
-from aishell.run.launch import RunOptions
+from aishell.run.plan import RunOptions
 from aishell.run.sandbox import container_name, harness_command
 
 USER = HostUser(uid=1234, gid=5678, name="ada", home="/home/ada")
@@ -29,9 +30,9 @@ def project_with(tmp_path: Path, toml: str = "") -> Path:
 
 
 def make_plan(project: Path, opts: RunOptions, environ: dict[str, str] | None = None,
-              **kw) -> run.Plan:
+              **kw) -> run_plan.Plan:
     ctx = Context.create(str(project))
-    return run.plan(ctx, opts, image="img:1", env_volume=kw.pop("env_volume", None), user=USER,
+    return run_plan.plan(ctx, opts, image="img:1", env_volume=kw.pop("env_volume", None), user=USER,
                     environ=environ or {}, tty=kw.pop("tty", False), **kw)
 
 
@@ -89,7 +90,7 @@ def test_prepare_host_creates_dirs_and_seeds_without_overwriting(tmp_path):
     existing = tmp_path / "h" / ".claude.json"
     existing.parent.mkdir()
     existing.write_text('{"keep": 1}')
-    plan = run.Plan(request=None, name=None, harness=None,  # type: ignore[arg-type]
+    plan = run_plan.Plan(request=None, name=None, harness=None,  # type: ignore[arg-type]
                     prepare_files={str(existing): "{}\n", str(tmp_path / "h" / "new.json"): "{}\n"},
                     prepare_dirs=(str(tmp_path / "h" / ".config" / "opencode"),))
     run.prepare_host(plan)
@@ -277,7 +278,7 @@ def test_manifest_harness_is_a_shortcut_too(tmp_path):
 
 def test_parsed_run_options_reach_run_options(tmp_path, monkeypatch):
     seen = {}
-    monkeypatch.setattr(cli, "_launch", lambda ctx, opts: seen.setdefault("o", opts) and 0)
+    monkeypatch.setattr("aishell.cli.run._launch", lambda ctx, opts: seen.setdefault("o", opts) and 0)
     assert cli.main(["--project", str(project_with(tmp_path)), "-d", "--name", "n", "-e", "A",
                      "-p", "1:2", "codex", "--name", "inner"]) == 0
     opts = seen["o"]
@@ -347,7 +348,8 @@ def test_store_lock_is_held_shared_from_env_check_to_creation(tmp_path, monkeypa
 
     def fake_prepare(ctx_, opts, **kw):
         seen.append(("prepare", gc_can_run()))
-        return run.Plan(request=None, name="x", harness=None)  # type: ignore[arg-type]
+        return run_plan.Plan(request=ContainerRequest(image="img:1", command=("true",)),
+                             name="x", harness=None)
 
     def fake_create(ctx_, p):
         seen.append(("create", gc_can_run()))

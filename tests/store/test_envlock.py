@@ -1,4 +1,4 @@
-"""The per-env lock, across processes (the store lock: tests/test_storelock.py)."""
+"""The per-env lock, across processes (the store lock: tests/store/test_storelock.py)."""
 
 from __future__ import annotations
 

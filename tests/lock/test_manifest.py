@@ -117,3 +117,15 @@ def test_starter_is_valid_and_commented(tmp_path):
     assert text.startswith("# aishell.toml")
     m = load(tmp_path, text)
     assert [(h.name, h.requested) for h in m.harnesses] == [("claude", "latest"), ("codex", "^0.169")]
+
+
+def test_allow_network_install_is_a_flag_with_file_and_line(tmp_path):
+    m = load(tmp_path, '[harnesses]\ncrush = { npm = "@charmland/crush", '
+                       'allow-network-install = true }\n')
+    assert m.harnesses[0].network_install is True
+    assert m.harnesses[0].where == f"{tmp_path / 'aishell.toml'}:2"
+    with pytest.raises(ConfigError) as exc:
+        load(tmp_path, '[harnesses]\n\ncrush = { npm = "@charmland/crush", '
+                       'allow-network-install = "yes" }\n')
+    assert str(exc.value) == (f"{tmp_path / 'aishell.toml'}:3: [harnesses] crush: "
+                              "allow-network-install must be true or false")

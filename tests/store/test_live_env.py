@@ -11,11 +11,11 @@ import pytest
 
 from aishell.lock.freshness import read_lock
 from tests.conftest import run_aishell
-from tests.test_lock_live import MANIFEST
+from tests.lock.test_locking_live import MANIFEST
 
 pytestmark = [pytest.mark.live, pytest.mark.engine]
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -186,7 +186,7 @@ def non_root_runner(tmp_path_factory) -> Iterator[list[str]]:
     site = root / "site"
     shutil.copytree(sysconfig.get_paths()["purelib"], site, symlinks=True,
                     ignore=shutil.ignore_patterns("__pycache__", "mypy*", "_pytest", "pytest*"))
-    shutil.copytree(Path(__file__).resolve().parents[1] / "aishell", site / "aishell",
+    shutil.copytree(Path(__file__).resolve().parents[2] / "aishell", site / "aishell",
                     dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
     root.chmod(0o755)
     yield ["runuser", "-u", TEST_USER, "--", "env", f"PYTHONPATH={site}",
@@ -228,9 +228,9 @@ def test_non_root_user_owns_what_the_sandbox_creates(foundation_tag, non_root_ru
 def test_check_reports_the_lock_and_env(foundation_tag, tmp_path):
     import shutil as _shutil
 
-    from tests.test_lock_live import MANIFEST
+    from tests.lock.test_locking_live import MANIFEST
 
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     (tmp_path / "aishell.toml").write_text(MANIFEST)
     _shutil.copy(repo / "aishell.lock.example", tmp_path / "aishell.lock")
     r = run_aishell("check", cwd=tmp_path, env={"NO_COLOR": "1"})

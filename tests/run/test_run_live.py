@@ -6,7 +6,7 @@ import pytest
 
 from aishell.lock.freshness import read_lock
 from tests.conftest import run_aishell
-from tests.test_live_env import real_project  # noqa: F401 - the module-scoped fixture
+from tests.store.test_live_env import real_project  # noqa: F401 - the module-scoped fixture
 
 pytestmark = [pytest.mark.live, pytest.mark.engine]
 

@@ -21,7 +21,7 @@ from tests.fixtures_run import (
     tmux,
     wait_for,
 )
-from tests.test_sandbox_engine import (
+from tests.run.test_sandbox_engine import (
     TEST_USER,
     non_root_runner,  # noqa: F401 - fixture
 )
@@ -358,7 +358,8 @@ from aishell.project.context import Context
 from aishell.run.identity import HostUser
 project, image, volume = sys.argv[1:4]
 ctx = Context.create(project)
-p = run.plan(ctx, run.RunOptions(), image=image, env_volume=volume, user=HostUser.current(),
+from aishell.run.plan import RunOptions, plan
+p = plan(ctx, RunOptions(), image=image, env_volume=volume, user=HostUser.current(),
              environ=os.environ, tty=False, one_shot=True, command=["envtool", "hi"])
 created = run.create(ctx, p)
 print("created", created, flush=True)

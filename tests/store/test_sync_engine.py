@@ -174,3 +174,24 @@ def test_two_concurrent_syncs_build_once(project):
              for _ in range(2)]
     states = sorted(json.loads(p.communicate(timeout=600)[0])["env"]["state"] for p in procs)
     assert states == ["built", "reused"]
+
+
+def test_a_failing_install_shows_its_last_lines_without_verbose(project, lock_env):
+    import uuid
+
+    name = f"failing-{uuid.uuid4().hex[:8]}"
+    lock_env.publish(name, "1.0.0", bin={"failing": "bin/f.js"},
+                     install_script="echo 'cannot unpack the native binary' >&2; exit 3")
+    # allow-network-install: `lock` does not run the script, so the failure is population's.
+    write_manifest(project, f'f = {{ npm = "{name}", allow-network-install = true }}')
+    r = run_aishell("sync", cwd=project)
+    assert r.returncode == 1
+    lines = r.stderr.splitlines()
+    error = next(i for i, ln in enumerate(lines) if ln.startswith("error:"))
+    shown = "\n".join(lines[:error])
+    assert "  | " in shown and "cannot unpack the native binary" in shown
+    assert "aishell: installing f failed" in shown
+    assert lines[error].endswith("step 'install the locked closure' exited with code 3")
+    assert lines[error + 1] == (
+        "hint: the last 20 lines of the step's output are shown above (`-v` streams all of "
+        "it); nothing half-built was kept, so running again starts from scratch")

@@ -30,8 +30,8 @@ from aishell.store.treedigest import digest_directory
 from aishell.store.verify import verify
 from tests.conftest import run_aishell
 from tests.fixtures_store import POPULATE_SCRIPT, TEST_LABELS
-from tests.test_treedigest import GOLDEN, make_tree
-from tests.test_verify import SCHEMA as VERIFY_SCHEMA
+from tests.store.test_treedigest import GOLDEN, make_tree
+from tests.store.test_verify import SCHEMA as VERIFY_SCHEMA
 
 pytestmark = pytest.mark.engine
 
@@ -382,7 +382,7 @@ def test_a_symlinked_marker_is_no_marker(engine, env_id, foundation_tag, tmp_pat
 
 def test_populate_waits_while_gc_holds_the_store(engine, env_id, foundation_tag):
     code = (
-        "import time; from aishell import storelock; from aishell.paths import default_paths\n"
+        "import time; from aishell.store import storelock; from aishell.paths import default_paths\n"
         "with storelock.exclusive(default_paths()):\n"
         "    print('held', flush=True); time.sleep(1.5)"
     )

@@ -15,7 +15,7 @@ from aishell.render import JSON_SCHEMA_VERSION
 from tests.conftest import run_aishell
 from tests.fixtures_lock import write_manifest
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "json.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "json.md"
 
 
 def documented() -> dict[str, tuple[set[str], dict[str, set[str]]]]:

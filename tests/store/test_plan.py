@@ -81,3 +81,33 @@ def test_install_script_links_bins_and_ends_with_the_install():
     assert "/cache/sha512-bnBt.tgz" in script and "/cache/sha512-bng=.tgz" in script
     assert script.rstrip().splitlines()[-1] == "echo 'aishell: install complete'"
     assert "--offline" in script
+
+
+def test_recorded_fetches_are_downloads_served_by_the_replay_server():
+    fetch = {"package": "node_modules/agent", "platform": "linux/amd64",
+             "url": "http://dl.example/agent-linux-x64", "size": 3, "integrity": "sha512-Ymlu"}
+    h = harness()
+    locked = Lock(platforms=("linux/amd64",), node_requested="24", node=NODE, npm=NPM,
+                  base="debian:trixie-slim", extra_packages=(), template="t", entrypoint="e",
+                  base_digests={}, harnesses=(LockedHarness(
+                      h.name, h.requested, h.package, h.version, h.registry, h.bins,
+                      h.packages, fetches=(fetch,)),))
+    p = envplan.plan(locked, "linux/amd64")
+    assert envplan.Download("agent: http://dl.example/agent-linux-x64", fetch["url"],
+                            fetch["integrity"]) in p.downloads
+    files = p.files(lambda integrity: f"/plan/tarballs/{integrity}.tgz")
+    assert json.loads(files["fetches.json"]) == {
+        "files": {fetch["url"]: "/plan/tarballs/sha512-Ymlu.tgz"}, "tls": {}}
+    assert "replay.js" in files
+    script = files["install.sh"]
+    assert "/plan/replay.js /plan/fetches.json" in script
+    assert ('env HTTP_PROXY="http://127.0.0.1:$REPLAY_PORT" HTTPS_PROXY="http://127.0.0.1:'
+            '$REPLAY_PORT"') in script
+    assert "NODE_USE_ENV_PROXY=1 $NPM rebuild --foreground-scripts --loglevel=error agent" in script
+    # At lock time each script package gets its own recording proxy instead.
+    capture = p.files(lambda i: i, {("agent", "node_modules/agent"): "http://127.0.0.1:4100"},
+                      ca="/plan/tls/ca.pem")
+    assert "fetches.json" not in capture
+    assert "env HTTP_PROXY=http://127.0.0.1:4100 " in capture["install.sh"]
+    assert ("NODE_EXTRA_CA_CERTS=/plan/tls/ca.pem SSL_CERT_FILE=/plan/tls/ca.pem"
+            in capture["install.sh"])
