@@ -17,14 +17,6 @@ from aishell.errors import AishellError
 # Fixture modules shared by several test files (the fixture registry, gc stores).
 pytest_plugins = ["tests.fixtures_lock", "tests.fixtures_gc"]
 
-# AISHELL_TEST_ENGINE=podman runs the engine tier against Podman's Docker-compatible API
-# (started by scripts/provision.sh): everything, the `docker` CLI calls of the tests too,
-# follows DOCKER_HOST.
-TEST_ENGINE = os.environ.get("AISHELL_TEST_ENGINE", "docker")
-if TEST_ENGINE == "podman":
-    os.environ["DOCKER_HOST"] = os.environ.get("AISHELL_PODMAN_HOST",
-                                               "unix:///run/podman/podman.sock")
-
 # Property-based tests (tests/cli/test_bad_input.py): a fixed, bounded profile by default and
 # in CI (the same cases every run, a few seconds per test); HYPOTHESIS_PROFILE=deep for more.
 settings.register_profile("ci", max_examples=150, derandomize=True, deadline=None,
@@ -32,6 +24,14 @@ settings.register_profile("ci", max_examples=150, derandomize=True, deadline=Non
 settings.register_profile("deep", max_examples=3000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# AISHELL_TEST_ENGINE=podman runs the engine tier against Podman's Docker-compatible API
+# (started by scripts/provision.sh): everything, the `docker` CLI calls of the tests too,
+# follows DOCKER_HOST.
+TEST_ENGINE = os.environ.get("AISHELL_TEST_ENGINE", "docker")
+if TEST_ENGINE == "podman":
+    os.environ["DOCKER_HOST"] = os.environ.get("AISHELL_PODMAN_HOST",
+                                               "unix:///run/podman/podman.sock")
 
 PROVISION_HINT = (
     "the integration tests need a running container engine with the local base image: "

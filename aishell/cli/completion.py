@@ -13,62 +13,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from aishell.cli.completion_text import BASH, FISH_HEAD, ZSH
-from aishell.cli.parser import SHELLS, build_parser
-
-KINDS = ("harnesses", "manifest", "sandboxes", "pins")
-# Positional words each command completes (after its options); `store` takes its subcommand.
-POSITIONAL = {"run": "harnesses", "attach": "sandboxes", "stop": "sandboxes", "add": "catalog",
-              "remove": "manifest", "unpin": "pins", "store": "store", "completion": "shells"}
-# Kinds whose words are fixed when the script is generated (the rest: `aishell __complete`).
-# Of the positional kinds, these complete only the first word after the command.
-SINGLE = ("harnesses", "sandboxes", "store", "shells")
-# Option values with a completion of their own; any other value option completes nothing.
-VALUE_KIND = {"--project": "dirs", "--volume": "files", "--upgrade-package": "manifest",
-              "--harness": "catalog"}
-
-
-@dataclass(frozen=True)
-class Option:
-    names: tuple[str, ...]
-    takes_value: bool
-    help: str
-
-
-@dataclass(frozen=True)
-class Command:
-    name: str
-    help: str
-    options: tuple[Option, ...]
-
-
-def _options(parser: argparse.ArgumentParser, *, nested: bool = True) -> tuple[Option, ...]:
-    """The parser's options, and (``nested``) its own subcommands' (`store ls --json`)."""
-    out: list[Option] = []
-    for action in parser._actions:
-        if nested and isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                out += [o for o in _options(sub) if all(o.names != have.names for have in out)]
-        if not action.option_strings or action.help == argparse.SUPPRESS:
-            continue
-        if all(have.names != tuple(action.option_strings) for have in out):
-            out.append(Option(tuple(action.option_strings), action.nargs != 0, action.help or ""))
-    return tuple(out)
-
-
-def model(parser: argparse.ArgumentParser) -> tuple[tuple[Option, ...], tuple[Command, ...]]:
-    """The global options and every visible subcommand with its options."""
-    commands: list[Command] = []
-    for action in parser._actions:
-        if not isinstance(action, argparse._SubParsersAction):
-            continue
-        helps = {a.dest: a.help or "" for a in action._choices_actions}
-        for name, sub in action.choices.items():
-            if name in helps:  # hidden commands have no help entry
-                commands.append(Command(name, helps[name], _options(sub)))
-    return _options(parser, nested=False), tuple(commands)
+from aishell.cli.completion_model import (
+    POSITIONAL,
+    SINGLE,
+    VALUE_KIND,
+    Command,
+    Option,
+    _flags,
+    _static,
+    _value_options,
+    model,
+)
 
 
 # -- the hidden entry: dynamic words -------------------------------------------------
@@ -125,14 +81,6 @@ def complete(args: Sequence[str]) -> int:
     return 0
 
 
-# -- the scripts ---------------------------------------------------------------------
-def _value_options(top: Sequence[Option], commands: Sequence[Command]) -> list[str]:
-    names = {n for o in top for n in o.names if o.takes_value}
-    for c in commands:
-        names |= {n for o in c.options for n in o.names if o.takes_value}
-    return sorted(names)
-
-
 def script(shell: str, parser: argparse.ArgumentParser) -> str:
     top, commands = model(parser)
     if shell == "bash":
@@ -142,28 +90,82 @@ def script(shell: str, parser: argparse.ArgumentParser) -> str:
     return _fish(top, commands)
 
 
-def _flags(options: Sequence[Option]) -> str:
-    return " ".join(n for o in options for n in o.names)
-
-
-def _static() -> dict[str, str]:
-    """The fixed word lists, space-separated."""
-    from aishell.lock import catalog  # noqa: PLC0415
-
-    return {"catalog": " ".join(sorted(catalog.CATALOG)), "store": "ls", "shells": " ".join(SHELLS)}
-
-
 def _bash(top: Sequence[Option], commands: Sequence[Command]) -> str:
     cases = "\n".join(f"            {c.name}) opts=\"{_flags(c.options)}\" ;;" for c in commands)
     positional = "\n".join(f"            {k}) kind={v} ;;" for k, v in POSITIONAL.items())
     values = "\n".join(f"        {k}) kind={v} ;;" for k, v in VALUE_KIND.items())
     static = "\n".join(f"        {k}) COMPREPLY=($(compgen -W \"{v}\" -- \"$cur\")) ;;"
                        for k, v in _static().items())
-    return BASH.format(
+    return _BASH.format(
         commands=" ".join(c.name for c in commands), top=_flags(top),
         value_options="|".join(_value_options(top, commands)), cases=cases,
         positional=positional, values=values, static=static, single="|".join(SINGLE),
     )
+
+
+_BASH = r"""# aishell completion for bash: eval "$(aishell completion bash)"
+_aishell_dynamic() {{
+    command aishell __complete "$1" "${{@:2}}" 2>/dev/null
+}}
+
+_aishell() {{
+    local cur=${{COMP_WORDS[COMP_CWORD]}} prev=""
+    [ "$COMP_CWORD" -gt 0 ] && prev=${{COMP_WORDS[COMP_CWORD-1]}}
+    local commands="{commands}"
+    local i=1 word cmd="" npos=0 project=()
+    while [ "$i" -lt "$COMP_CWORD" ]; do
+        word=${{COMP_WORDS[i]}}
+        case "$word" in
+            --project) project=(--project "${{COMP_WORDS[i+1]}}"); i=$((i + 2)); continue ;;
+            --) [ -n "$cmd" ] && npos=$((npos + 1)) ;;
+            {value_options}) i=$((i + 2)); continue ;;
+            -*) ;;
+            *) if [ -z "$cmd" ]; then cmd=$word; else npos=$((npos + 1)); fi ;;
+        esac
+        i=$((i + 1))
+    done
+    COMPREPLY=()
+    local kind=""
+    case "$prev" in
+{values}
+        {value_options}) return 0 ;;
+    esac
+    if [ -z "$kind" ]; then
+        if [ -z "$cmd" ]; then
+            if [[ $cur == -* ]]; then
+                COMPREPLY=($(compgen -W "{top}" -- "$cur"))
+            else
+                local harnesses=$(_aishell_dynamic harnesses "${{project[@]}}")
+                COMPREPLY=($(compgen -W "$commands $harnesses" -- "$cur"))
+            fi
+            return 0
+        fi
+        local opts=""
+        case "$cmd" in
+{cases}
+            *) return 0 ;;  # a harness: every later word is the harness's own
+        esac
+        if [[ $cur == -* ]]; then
+            COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+            return 0
+        fi
+        case "$cmd" in
+{positional}
+        esac
+        case "$kind" in
+            {single}) [ "$npos" -gt 0 ] && return 0 ;;
+        esac
+    fi
+    case "$kind" in
+        dirs) COMPREPLY=($(compgen -d -- "$cur")) ;;
+        files) COMPREPLY=($(compgen -f -- "$cur")) ;;
+{static}
+        ?*) COMPREPLY=($(compgen -W "$(_aishell_dynamic "$kind" "${{project[@]}}")" -- "$cur")) ;;
+    esac
+    return 0
+}}
+complete -o default -F _aishell aishell
+"""
 
 
 def _zsh_quote(text: str) -> str:
@@ -176,11 +178,79 @@ def _zsh(top: Sequence[Option], commands: Sequence[Command]) -> str:
     positional = "\n".join(f"            {k}) kind={v} ;;" for k, v in POSITIONAL.items())
     values = "\n".join(f"        {k}) kind={v} ;;" for k, v in VALUE_KIND.items())
     static = "\n".join(f"        {k}) compadd -- {v} ;;" for k, v in _static().items())
-    return ZSH.format(
+    return _ZSH.format(
         described=described, top=_flags(top),
         value_options="|".join(_value_options(top, commands)), cases=cases,
         positional=positional, values=values, static=static, single="|".join(SINGLE),
     )
+
+
+_ZSH = r"""#compdef aishell
+# aishell completion for zsh: eval "$(aishell completion zsh)" after compinit,
+# or save it as _aishell in a directory on $fpath.
+_aishell() {{
+    local cur=${{words[CURRENT]}} prev=${{words[CURRENT-1]}}
+    local -a commands=(
+{described}
+    )
+    local -a project opts
+    local i=2 word cmd="" npos=0 kind=""
+    while (( i < CURRENT )); do
+        word=${{words[i]}}
+        case $word in
+            --project) project=(--project "${{words[i+1]}}"); (( i += 2 )); continue ;;
+            {value_options}) (( i += 2 )); continue ;;
+            -*) ;;
+            *) if [[ -z $cmd ]]; then cmd=$word; else (( npos += 1 )); fi ;;
+        esac
+        (( i += 1 ))
+    done
+    case $prev in
+{values}
+        {value_options}) return 0 ;;
+    esac
+    if [[ -z $kind ]]; then
+        if [[ -z $cmd ]]; then
+            if [[ $cur == -* ]]; then
+                compadd -- {top}
+            else
+                _describe -t commands 'aishell command' commands
+                local -a harnesses=(${{(f)"$(aishell __complete harnesses $project 2>/dev/null)"}})
+                compadd -X harness -- $harnesses
+            fi
+            return 0
+        fi
+        case $cmd in
+{cases}
+            *) _default; return 0 ;;  # a harness: every later word is the harness's own
+        esac
+        if [[ $cur == -* ]]; then
+            compadd -- $opts
+            return 0
+        fi
+        case $cmd in
+{positional}
+        esac
+        if [[ $kind == ({single}) ]] && (( npos > 0 )); then
+            _default
+            return 0
+        fi
+    fi
+    case $kind in
+        dirs) _directories ;;
+        files) _files ;;
+{static}
+        ?*) local -a found=(${{(f)"$(aishell __complete $kind $project 2>/dev/null)"}})
+            compadd -- $found ;;
+        *) _default ;;
+    esac
+}}
+if [[ $zsh_eval_context[-1] == loadautofunc ]]; then
+    _aishell "$@"
+else
+    compdef _aishell aishell
+fi
+"""
 
 
 def _fish_quote(text: str) -> str:
@@ -209,7 +279,7 @@ def _fish_option(option: Option, condition: str) -> str:
 def _fish(top: Sequence[Option], commands: Sequence[Command]) -> str:
     static = "\n".join(f"        case {k}\n            string split ' ' -- '{v}'; return"
                        for k, v in _static().items())
-    lines = [FISH_HEAD.format(static=static,
+    lines = [_FISH_HEAD.format(static=static,
                                value_options=" ".join(_value_options(top, commands)))]
     for option in top:
         lines.append(_fish_option(option, "__aishell_no_command"))
@@ -227,6 +297,66 @@ def _fish(top: Sequence[Option], commands: Sequence[Command]) -> str:
     return "\n".join(lines) + "\n"
 
 
+_FISH_HEAD = r"""# aishell completion for fish: aishell completion fish | source
+# (or save it as ~/.config/fish/completions/aishell.fish)
+function __aishell_project
+    set -l tokens (commandline -opc)
+    for i in (seq (count $tokens))
+        if test "$tokens[$i]" = --project; and test $i -lt (count $tokens)
+            echo --project; echo $tokens[(math $i + 1)]
+        else if string match -q -- '--project=*' $tokens[$i]
+            echo $tokens[$i]
+        end
+    end
+end
+
+function __aishell_words
+    switch $argv[1]
+{static}
+    end
+    command -q aishell; and command aishell __complete $argv[1] (__aishell_project) 2>/dev/null
+end
+
+# The words before the cursor after `aishell`, without options (and their values).
+function __aishell_plain_words
+    set -l tokens (commandline -opc)
+    set -e tokens[1]
+    set -l skip 0
+    for t in $tokens
+        if test $skip -eq 1
+            set skip 0
+            continue
+        end
+        switch $t
+            case {value_options}
+                set skip 1
+            case '-*'
+            case '*'
+                echo $t
+        end
+    end
+end
+
+function __aishell_no_command
+    test (count (__aishell_plain_words)) -eq 0
+end
+
+function __aishell_command_is
+    set -l plain (__aishell_plain_words)
+    test (count $plain) -ge 1; and test "$plain[1]" = $argv[1]
+end
+
+function __aishell_first_positional
+    test (count (__aishell_plain_words)) -eq 1
+end
+
+complete -c aishell -f
+"""
+
+
 def dispatch(_ctx: object, ns: argparse.Namespace, _routed: object) -> int:
+    """`aishell completion SHELL`: the script, generated from the whole parser."""
+    from aishell.cli.parser import build_parser  # noqa: PLC0415
+
     print(script(ns.shell, build_parser()), end="")
     return 0

@@ -11,8 +11,7 @@ from aishell.paths import default_paths
 from aishell.render import err
 
 
-def guard(body: Callable[[], int], *, verbose: bool = False,  # noqa: PLR0911 - one return per outcome
-          as_json: bool = False) -> int:
+def guard(body: Callable[[], int], *, verbose: bool = False, as_json: bool = False) -> int:  # noqa: PLR0911 - one return per outcome
     """Run ``body``; an expected error becomes one line and a hint (and, with ``as_json``, an
     ``aishell.error`` document on stdout, so a program reading stdout always gets JSON)."""
     try:

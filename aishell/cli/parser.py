@@ -22,8 +22,8 @@ GROUPS = {
     "unpin": "store", "rollback": "store", "lock": "lock", "add": "lock", "remove": "lock",
     "init": "lock", "tree": "lock", "completion": "completion",
 }
+SHELLS = ("bash", "zsh", "fish")
 COMMANDS = tuple(GROUPS)
-SHELLS = ("bash", "zsh", "fish")  # what `aishell completion` writes for
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -153,11 +153,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                    help="env ids or volume names (prefixes allowed)")
     p.add_argument("--all", action="store_true", help="verify every env volume")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p = sub.add_parser("completion", help="print a shell completion script (bash, zsh, fish)",
-                       description="Print a completion script. bash: eval \"$(aishell completion "
-                       "bash)\" in ~/.bashrc; zsh: eval \"$(aishell completion zsh)\" after "
-                       "compinit; fish: aishell completion fish | source (docs/completions.md).")
-    p.add_argument("shell", choices=SHELLS)
+    _completion_command(sub)
     return parser
 
 
@@ -197,6 +193,14 @@ def _run_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(launches=True)
     p.add_argument("gitleaks_args", nargs=argparse.REMAINDER,
                    help="passed to gitleaks (default: scan the project's files)")
+
+
+def _completion_command(sub: Any) -> None:
+    p = sub.add_parser("completion", help="print a shell completion script (bash, zsh, fish)",
+                       description="Print a completion script. bash: eval \"$(aishell completion "
+                       "bash)\" in ~/.bashrc; zsh: eval \"$(aishell completion zsh)\" after "
+                       "compinit; fish: aishell completion fish | source.")
+    p.add_argument("shell", choices=SHELLS)
 
 
 def _store_commands(sub: Any, common: argparse.ArgumentParser) -> None:

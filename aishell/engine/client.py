@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aishell import inputs
 from aishell.engine.wire import DEFAULT_SOCKET, unix_request
 from aishell.engine.wire import socket_path as _socket_path
 from aishell.errors import EngineConflict, EngineError, EngineNotFound, EngineUnavailable
@@ -51,6 +52,7 @@ def _podman_socket(environ: Mapping[str, str]) -> str:
 def _context_host(environ: Mapping[str, str]) -> str | None:
     """The endpoint of the current Docker context (DOCKER_CONTEXT or `docker context use`)."""
     config = Path(environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    inputs.note(config / "config.json")  # `docker context use` changes the engine of a plan
     name = environ.get("DOCKER_CONTEXT")
     if not name:
         try:
@@ -62,6 +64,7 @@ def _context_host(environ: Mapping[str, str]) -> str | None:
     import hashlib  # noqa: PLC0415 - only with a context set
 
     meta = config / "contexts" / "meta" / hashlib.sha256(name.encode()).hexdigest() / "meta.json"
+    inputs.note(meta)
     try:
         host = json.loads(meta.read_text())["Endpoints"]["docker"]["Host"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -81,6 +84,7 @@ def resolve_host(engine: str | None, environ: Mapping[str, str]) -> str | None:
     host = _context_host(environ)
     if host:
         return host
+    inputs.note(DEFAULT_SOCKET, PODMAN_ROOTFUL_SOCKET)
     if not Path(DEFAULT_SOCKET).exists() and Path(PODMAN_ROOTFUL_SOCKET).exists():
         return f"unix://{PODMAN_ROOTFUL_SOCKET}"
     return None

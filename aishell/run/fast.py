@@ -256,9 +256,7 @@ def launch(argv: Sequence[str]) -> int | None:
             return None
         if any(signature(path) != sig for path, sig in entry["inputs"]):
             return None
-        sock = wire.socket_path(environ.get("DOCKER_HOST"))
-        if sock is None:
-            return None
+        sock = entry["socket"]  # the engine the plan was made for (DOCKER_HOST, context, podman)
         if any(_image_id(sock, ref) != image_id for ref, image_id in entry["images"]):
             return None
         if not all(_running(sock, name, cid) for name, cid in entry.get("containers", ())):

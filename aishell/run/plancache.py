@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from aishell import inputs, render
-from aishell.engine import create_body
+from aishell.engine import create_body, wire
 from aishell.errors import AishellError
 from aishell.project.context import Context
 from aishell.request import cli_args
@@ -69,8 +69,11 @@ def _base_check(ctx: Context) -> list[list[str]]:
 def _entry(ctx: Context, p: Plan, noted: dict[str, list[int] | None]) -> dict[str, Any] | None:
     req = p.request
     images = [[tag, image_id] for _role, image_id, tag in p.images]
+    sock = wire.socket_path(ctx.engine.docker_host)
+    if sock is None:
+        return None  # a remote engine over TCP or SSH: the full launch every time
     entry: dict[str, Any] = {
-        "format": fast.FORMAT,
+        "format": fast.FORMAT, "socket": sock,
         "inputs": [[path, sig] for path, sig in sorted(noted.items())],
         "said": list(p.said), "title": ctx.project.name,
         "record": record_of(ctx, p, replay=True),
@@ -103,8 +106,11 @@ def save(ctx: Context, p: Plan) -> None:
 
 def save_attach(ctx: Context, container: str, container_id: str, argv: list[str]) -> None:
     """Save an ``attach``: replayed while that very container is running."""
+    sock = wire.socket_path(ctx.engine.docker_host)
+    if sock is None:
+        return
     _save(ctx, lambda noted: {
-        "format": fast.FORMAT, "mode": "cli", "argv": argv, "process_env": {}, "said": [],
+        "format": fast.FORMAT, "socket": sock, "mode": "cli", "argv": argv, "process_env": {}, "said": [],
         "title": None, "record": None, "images": [], "containers": [[container, container_id]],
         "inputs": [[path, sig] for path, sig in sorted(noted.items())],
     })
