@@ -80,7 +80,7 @@ def test_api_key_in_env_but_in_no_command_line(run_project):
         assert report.read_text().split() == [f"key={secret}", "auto=1", "sandbox=1"]
         lines = all_cmdlines()
         assert any("/tools/bin/claude" in c for c in lines)  # the harness is running now
-        assert any(c.startswith("docker run") for c in lines)  # and the engine CLI
+        assert any(c.startswith(("docker run", "podman run")) for c in lines)  # and the engine CLI
         assert not [c for c in lines if secret in c]
     finally:
         _out, err = proc.communicate("quit\n", timeout=60)
