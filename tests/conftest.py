@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -40,13 +41,25 @@ PROVISION_HINT = (
 
 
 @pytest.fixture(autouse=True)
-def private_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def private_state(tmp_path_factory: pytest.TempPathFactory,
+                  monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Every test gets its own AISHELL_HOME; the real config, state and cache are never used."""
     home = tmp_path_factory.mktemp("aishell-home")
     monkeypatch.setenv("AISHELL_HOME", str(home))
     for var in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
         monkeypatch.setenv(var, str(home / "xdg-must-not-be-used"))
-    return home
+    yield home
+    if (home / "state").is_dir() and any((home / "state").glob("*")):
+        # gc and sync publish this home's gc roots on the engine: remove exactly those
+        from aishell.paths import default_paths
+        from aishell.store import engineroots
+
+        with contextlib.suppress(AishellError):
+            engine = Engine()
+            me = engineroots.home_id(default_paths())
+            for v in engine.list_volumes({engineroots.HOME: me}):
+                engine.remove_volume(str(v["Name"]))
+            engine.close()
 
 
 @pytest.fixture(autouse=True)

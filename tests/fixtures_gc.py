@@ -113,7 +113,12 @@ class Store:
         for c in self.engine.list_containers(self.label, all=True):
             with contextlib.suppress(EngineError):
                 self.engine.remove_container(str(c["Id"]))
-        for v in self.volumes():
+        from aishell.store import engineroots
+
+        # the gc roots this test's home published on the engine (every real gc does)
+        markers = {str(v["Name"]) for v in self.engine.list_volumes(
+            {engineroots.HOME: engineroots.home_id(self.paths)})}
+        for v in self.volumes() | markers:
             with contextlib.suppress(EngineError):
                 self.engine.remove_volume(v)
         for i in self.engine.list_images(self.label):

@@ -21,8 +21,8 @@ from aishell.engine import Engine
 from aishell.errors import EngineConflict, EngineNotFound, UsageError
 from aishell.lock import refs as lockrefs
 from aishell.paths import Paths
+from aishell.store import engineroots, inventory, roots, storelock
 from aishell.store import index as store_index
-from aishell.store import inventory, roots, storelock
 from aishell.store.inventory import Item
 
 
@@ -203,8 +203,11 @@ def collect_garbage(
         cutoff = moment - grace
         idx = store_index.load(paths)
         found = roots.collect(paths, idx, engine.list_containers({}, all=True), keep_generations=keep)
+        if not dry_run:  # other homes on this engine must see what this one still needs
+            engineroots.publish(engine, paths, engineroots.refs_of(found.roots))
+        all_roots = (*found.roots, *engineroots.foreign_roots(engine, paths))
         items = inventory.collect(engine, label_filter=label_filter)
-        marks = roots.mark(items, found.roots)
+        marks = roots.mark(items, all_roots)
         layers_before = inventory.layers_size(engine) if not dry_run else 0
 
         def last_used(item: Item) -> datetime | None:

@@ -249,6 +249,13 @@ def _record(ctx: Context, lock: Lock, images: Images | None) -> None:
         )
     except (AishellError, OSError) as exc:
         render.warn(f"could not record this sync in the store index: {exc}")
+        return
+    from aishell.store import engineroots  # noqa: PLC0415
+
+    try:
+        engineroots.publish_home(ctx.engine, ctx.paths)
+    except (AishellError, OSError) as exc:
+        render.warn(f"could not publish this home's gc roots on the engine: {exc}")
 
 
 def ensure_env(ctx: Context, *, locked: bool = False, frozen: bool = False,
