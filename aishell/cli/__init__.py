@@ -22,7 +22,8 @@ COMMANDS = ("shell", "run", "exec", "attach", "ps", "stop", "migrate", "gitleaks
             "info", "build", "sync", "gc", "store", "pin", "unpin", "rollback", "verify")
 # Options of aishell (global and `run`) that take a value, so the harness name is found
 # by skipping them; `--opt=value` and `-eNAME` forms are a single word anyway.
-VALUE_OPTIONS = frozenset({"--project", "--name", "-e", "--env", "--volume", "-p", "--publish"})
+VALUE_OPTIONS = frozenset({"--project", "--name", "-e", "--env", "--volume", "-p", "--publish",
+                           "--substituter"})
 
 
 def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -56,6 +57,15 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
                         help="use aishell.lock as it is, without checking aishell.toml")
     parser.add_argument("--offline", action="store_true",
                         help="install the env only from the download cache")
+    _substituter_options(parser)
+
+
+def _substituter_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--substituter", action="append", default=[], metavar="REF",
+                        help="an image registry path to fetch the env from before building "
+                        "(repeatable; tried before [store] substituters)")
+    parser.add_argument("--no-substitute", action="store_true",
+                        help="fetch the env from no substituter (the local archive still counts)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true",
                    help="build nothing; exit 1 when anything is missing")
     p.add_argument("--force", action="store_true", help="rebuild the images and the env")
+    _substituter_options(p)
+    p.add_argument("--rebuild-check", action="store_true",
+                   help="also build the env locally and compare its tree digest (exit 1 if not equal)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _store_commands(sub, common)
 
@@ -147,6 +160,9 @@ def _store_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     ls = store_sub.add_parser("ls", parents=[common],
                               help="every item: kind, size, created, last used, the roots that keep it")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
+    from aishell.cli import substitute as cli_substitute  # noqa: PLC0415 - argparse only
+
+    cli_substitute.add_parsers(store_sub, common)
 
     p = sub.add_parser("pin", parents=[common], help="make this project's env and images a named root")
     p.add_argument("name", nargs="?", help="the pin's name (default: the project directory's name)")
@@ -258,7 +274,7 @@ def _run_options_of(ns: argparse.Namespace, routed: _Routed) -> Any:
         harness=routed.harness, args=tuple(routed.harness_args), name=ns.name,
         detach=ns.detach, env=tuple(ns.env), volumes=tuple(ns.volume),
         ports=tuple(ns.publish), unsafe=ns.unsafe, locked=ns.locked, frozen=ns.frozen,
-        offline=ns.offline,
+        offline=ns.offline, substituters=tuple(ns.substituter), no_substitute=ns.no_substitute,
     )
 
 
@@ -428,6 +444,10 @@ def _dispatch_store(ns: argparse.Namespace) -> int:
             on_wait=None if ctx.quiet else render.err,
         )
         render_store.print_gc(result, as_json=ctx.json, quiet=ctx.quiet)
+    elif command == "store" and ns.store_command in ("push", "pull"):
+        from aishell.cli import substitute as cli_substitute  # noqa: PLC0415
+
+        return cli_substitute.dispatch(ctx, ns)
     elif command == "store":
         render_store.print_listing(store.list_store(ctx.paths, ctx.engine), as_json=ctx.json)
     elif command == "pin" and ns.list:

@@ -93,13 +93,15 @@ SCHEMA: dict[str, dict[str, tuple[Check, str]]] = {
     "store": {
         "keep_generations": (_is_int, "a whole number"),
         "gc_grace": (_is_str, 'a duration such as "1h"'),
+        "substituters": (_list_of(_is_str), 'a list like ["localhost:5000/aishell"]'),
     },
 }
 TOP_LEVEL: dict[str, tuple[Check, str]] = {
     "extends": (lambda v: v in ("global", "none"), '"global" or "none"'),
 }
 GLOBAL_TABLES = ("run", "security", "settings", "store")
-PROJECT_TABLES = ("harnesses", "runtime", "foundation", "run", "security", "settings")
+PROJECT_TABLES = ("harnesses", "runtime", "foundation", "run", "security", "settings", "store")
+PROJECT_STORE_KEYS = ("substituters",)  # the rest of [store] is about this machine: global only
 
 
 @dataclass(frozen=True)
@@ -263,6 +265,12 @@ def load(project: Path, global_config: Path | None, legacy_global: Path | None =
             manifest = compat.read_yaml(legacy)
     if manifest is not None:
         validate(manifest, PROJECT_TABLES)
+        for key in manifest.data.get("store", {}):
+            if key not in PROJECT_STORE_KEYS:
+                raise manifest.error(f"[store] {key} is a setting of this machine's store, "
+                                     "not of a project", "store", key,
+                                     hint="move it to the global config.toml (`aishell info` "
+                                     "shows where it is)")
         data = manifest.data
         sources.append(manifest)
     extends = data.get("extends", "global")

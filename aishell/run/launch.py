@@ -54,6 +54,8 @@ class RunOptions:
     locked: bool = False  # the lock must be fresh (no implicit re-lock)
     frozen: bool = False  # use the lock as it is
     offline: bool = False  # install only from the download cache
+    substituters: tuple[str, ...] = ()  # --substituter REF, tried before the configured ones
+    no_substitute: bool = False  # --no-substitute
 
 
 @dataclass(frozen=True)
@@ -289,7 +291,8 @@ def prepare(
         if NAME_RE.match(name):
             clear_name(ctx, container_name(ctx.project, name), name)
     env_volume = resolve_env(ctx, harness, locked=opts.locked, frozen=opts.frozen,
-                             offline=opts.offline)
+                             offline=opts.offline, substituters=opts.substituters,
+                             no_substitute=opts.no_substitute)
     if not one_shot:
         from aishell.security import preflight as security  # noqa: PLC0415 - exec never scans
 
