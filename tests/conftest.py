@@ -14,7 +14,7 @@ from aishell.engine import Engine
 from aishell.errors import AishellError
 
 # Fixture modules shared by several test files (the fixture registry, gc stores).
-pytest_plugins = ["tests.fixtures_lock", "tests.fixtures_gc"]
+pytest_plugins = ["tests.fixtures_lock", "tests.fixtures_gc", "tests.fixtures_oci"]
 
 PROVISION_HINT = (
     "the integration tests need a running container engine with the local base image: "
