@@ -12,6 +12,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from aishell import inputs
+
 ENV_VARS = ("AISHELL_CA_BUNDLE", "SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE")
 SYSTEM_BUNDLES = (
     "/etc/ssl/certs/ca-certificates.crt",  # Debian, Ubuntu, Alpine, Arch
@@ -35,6 +37,7 @@ def find_bundle(
     candidates += list(SYSTEM_BUNDLES)
     for candidate in candidates:
         path = Path(candidate).expanduser()
+        inputs.note(path)
         if path.is_file():
             return path.resolve()
     return None

@@ -14,6 +14,8 @@ class AishellError(Exception):
     """An expected failure: printed as one line with an optional hint."""
 
     exit_code = 1
+    # The last lines of a failed step's output: the handler prints them above the error.
+    log: str = ""
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)

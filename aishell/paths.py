@@ -16,6 +16,27 @@ unreferenced, so the next `aishell gc` may remove envs that projects still need
 """
 
 
+def working_dir() -> Path:
+    """The current directory; a deleted one is a user error, not a crash.
+
+    Raises:
+        AishellError: the directory the shell is in no longer exists.
+    """
+    try:
+        return Path.cwd()
+    except FileNotFoundError:
+        from aishell.errors import AishellError  # noqa: PLC0415 - only this error needs it
+
+        raise AishellError("the current directory no longer exists",
+                           hint="cd to an existing directory, or pass --project DIR") from None
+
+
+def absolute(path: str | Path) -> Path:
+    """``path`` made absolute and resolved against :func:`working_dir`."""
+    p = Path(path)
+    return (p if p.is_absolute() else working_dir() / p).resolve()
+
+
 @dataclass(frozen=True)
 class Paths:
     config: Path

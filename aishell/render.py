@@ -23,6 +23,9 @@ def warn(message: str) -> None:
 
 
 def print_json(kind: str, payload: dict[str, Any]) -> None:
+    """One ``aishell.<kind>`` document in the versioned envelope (docs/json.md)."""
+    if "schema" in payload or "version" in payload:
+        raise ValueError(f"aishell.{kind}: `schema` and `version` belong to the envelope")
     doc = {"schema": f"aishell.{kind}", "version": JSON_SCHEMA_VERSION, **payload}
     print(json.dumps(doc, indent=2, sort_keys=True, default=str))
 

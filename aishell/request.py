@@ -10,7 +10,6 @@ command line.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,6 +32,8 @@ class Mount:
         if self.kind == "volume" and self.no_copy:
             fields.append("volume-nocopy")
         buf = io.StringIO()
+        import csv  # noqa: PLC0415 - only for a --mount field that needs quoting
+
         csv.writer(buf, lineterminator="").writerow(fields)
         return buf.getvalue()
 

@@ -20,11 +20,13 @@ from bench.timing import Row
 ROWS: dict[str, Callable[[BenchContext], Row]] = {
     "cli": rows_launch.cli_start,
     "launch": rows_launch.launch,
+    "attach": rows_launch.attach,
     "launch-steps": launch_steps.launch_steps_row,
     "lock-check": rows_sync.lock_check_row,
     "cold-sync": rows_sync.cold_sync_row,
     "offline-sync": rows_sync.offline_sync_row,
     "noop-sync": rows_sync.noop_sync_row,
+    "harness-version": rows_sync.harness_version_row,
     "verify": rows_sync.verify_row,
     "gc": gc_store.gc_row,
     "detection": detection.detection_row,
@@ -33,7 +35,7 @@ ROWS: dict[str, Callable[[BenchContext], Row]] = {
     "digest-volume": rows_store.digest_volume_row,
 }
 # Rows that need the real npm registry (the four real harnesses): only with --live.
-LIVE = {"cold-sync", "offline-sync", "noop-sync", "verify", "sharing"}
+LIVE = {"cold-sync", "offline-sync", "noop-sync", "harness-version", "verify", "sharing"}
 
 
 def _sh(*argv: str) -> str:

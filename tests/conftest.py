@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from aishell.engine import Engine
 from aishell.errors import AishellError
@@ -16,9 +17,25 @@ from aishell.errors import AishellError
 # Fixture modules shared by several test files (the fixture registry, gc stores).
 pytest_plugins = ["tests.fixtures_lock", "tests.fixtures_gc", "tests.fixtures_oci"]
 
+# Property-based tests (tests/cli/test_bad_input.py): a fixed, bounded profile by default and
+# in CI (the same cases every run, a few seconds per test); HYPOTHESIS_PROFILE=deep for more.
+settings.register_profile("ci", max_examples=150, derandomize=True, deadline=None,
+                          database=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("deep", max_examples=3000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# AISHELL_TEST_ENGINE=podman runs the engine tier against Podman's Docker-compatible API
+# (started by scripts/provision.sh): everything, the `docker` CLI calls of the tests too,
+# follows DOCKER_HOST.
+TEST_ENGINE = os.environ.get("AISHELL_TEST_ENGINE", "docker")
+if TEST_ENGINE == "podman":
+    os.environ["DOCKER_HOST"] = os.environ.get("AISHELL_PODMAN_HOST",
+                                               "unix:///run/podman/podman.sock")
+
 PROVISION_HINT = (
     "the integration tests need a running container engine with the local base image: "
-    "run `sudo scripts/provision.sh` (or `bash .ci/run`), then try again"
+    "run `bash scripts/provision.sh` as root or a sudoer (or `bash .ci/run`), then try again"
 )
 
 
@@ -47,16 +64,20 @@ def engine() -> Iterator[Engine]:
     """The real engine; fails (never skips) when it is not provisioned."""
     eng = Engine()
     try:
-        eng.info()
+        found = eng.info()
     except AishellError as exc:
         pytest.fail(f"{exc.message}\n{PROVISION_HINT}", pytrace=False)
+    if found.podman != (TEST_ENGINE == "podman"):
+        pytest.fail(f"AISHELL_TEST_ENGINE={TEST_ENGINE} but the engine at "
+                    f"{eng.docker_host or 'the default socket'} is not that", pytrace=False)
     yield eng
     eng.close()
 
 
 @pytest.fixture(scope="session")
 def foundation_tag(engine: Engine) -> str:
-    from aishell.lock.foundation import Foundation, ensure_foundation
+    from aishell.lock.foundation import Foundation
+    from aishell.store.images import ensure_foundation
 
     foundation = Foundation.from_settings()
     if engine.image_inspect(foundation.base) is None:

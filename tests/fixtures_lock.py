@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +32,37 @@ def publish_fixtures(reg: RegistryServer) -> None:
     reg.publish("agent-b", "1.0.0", dependencies={"dep-x": "~1.0.0"}, bin={"agent-b": "bin/b.js"},
                 install_script=True)
     reg.publish("@fix/agent-c", "0.1.0", bin={"agent-c": "bin/c.js"})
+
+
+# An install script like crush's install.js: it downloads the release binary the bin runs.
+FETCHING_INSTALL = """\
+const fs = require("fs"), path = require("path");
+const client = require(URL.startsWith("https:") ? "https" : "http");
+fs.mkdirSync(path.join(__dirname, "vendor"), { recursive: true });
+client.get(URL, (res) => {
+  if (res.statusCode !== 200) {
+    console.error(`NAME: downloading ${URL} failed: HTTP ${res.statusCode}`);
+    process.exit(1);
+  }
+  const out = fs.createWriteStream(path.join(__dirname, "vendor", "NAME"), { mode: 0o755 });
+  res.pipe(out);
+  out.on("finish", () => console.log(`NAME: installed ${URL}`));
+}).on("error", (e) => { console.error(`NAME: downloading ${URL} failed: ${e.message}`); process.exit(1); });
+"""
+FETCHING_BIN = """\
+#!/usr/bin/env node
+const { execFileSync } = require("child_process");
+execFileSync(require("path").join(__dirname, "..", "vendor", "NAME"), process.argv.slice(2),
+             { stdio: "inherit" });
+"""
+
+
+def publish_fetching(reg: RegistryServer, name: str, version: str, url: str) -> None:
+    """A harness whose install script downloads its binary from ``url``."""
+    script = FETCHING_INSTALL.replace("URL", json.dumps(url)).replace("NAME", name)
+    script = script.replace(json.dumps(url) + ".startsWith", "String(" + json.dumps(url) + ").startsWith")
+    reg.publish(name, version, bin={name: "bin/run.js"}, install_script="node install.js",
+                files={"install.js": script, "bin/run.js": FETCHING_BIN.replace("NAME", name)})
 
 
 @pytest.fixture(scope="session")

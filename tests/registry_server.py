@@ -142,9 +142,14 @@ class RegistryServer:
     def publish(self, name: str, version: str, *, dependencies: dict[str, str] | None = None,
                 optional: dict[str, str] | None = None, bin: dict[str, str] | None = None,
                 os: list[str] | None = None, cpu: list[str] | None = None,
-                install_script: bool = False, latest: bool = True,
-                tags: dict[str, str] | None = None) -> str:
-        """Build and serve a tiny fixture package; returns its integrity."""
+                install_script: bool | str = False, latest: bool = True,
+                tags: dict[str, str] | None = None, files: dict[str, str] | None = None) -> str:
+        """Build and serve a tiny fixture package; returns its integrity.
+
+        ``install_script``: True for a script that writes ``built``, or the install
+        command itself; ``files`` adds (or replaces) files in the tarball.
+        """
+        extra_files = files
         manifest: dict[str, Any] = {"name": name, "version": version}
         files = {"index.js": f"module.exports = {json.dumps(name + '@' + version)};\n"}
         if dependencies:
@@ -160,8 +165,10 @@ class RegistryServer:
         if cpu:
             manifest["cpu"] = cpu
         if install_script:
-            manifest["scripts"] = {"install": "node -e \"require('fs').writeFileSync('built','')\""}
-        data = make_tarball(manifest, files)
+            command = install_script if isinstance(install_script, str) else \
+                "node -e \"require('fs').writeFileSync('built','')\""
+            manifest["scripts"] = {"install": command}
+        data = make_tarball(manifest, {**files, **(extra_files or {})})
         extra = {"hasInstallScript": True} if install_script else {}
         integrity = self.publish_tarball(name, version, data, {**manifest, **extra}, latest=latest)
         if tags:
@@ -182,6 +189,12 @@ class RegistryServer:
         self.publish_tarball("npm", REAL_NPM["version"], npm,
                              {"engines": {"node": "^22.22.2 || ^24.15.0 || >=26.0.0"},
                               "bin": {"npm": "bin/npm-cli.js"}})
+
+    def serve_file(self, path: str, data: bytes) -> str:
+        """Serve ``data`` at ``/path`` (a release download, say); returns its URL."""
+        with self._lock:
+            self.tarballs[path] = data
+        return self.url + path
 
     def requests_since(self, mark: int) -> list[str]:
         with self._lock:

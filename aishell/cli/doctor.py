@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
@@ -31,8 +32,9 @@ def print_findings(ctx: Context, findings: Sequence[Finding]) -> None:
 
 
 def print_info(ctx: Context, data: dict[str, Any]) -> None:
-    if ctx.json:
-        print_json("info", data)
+    if ctx.json:  # `version` is the envelope's: aishell's own is `aishell_version`
+        print_json("info", {"aishell_version": data["version"],
+                            **{k: v for k, v in data.items() if k != "version"}})
         return
     engine = data.get("engine")
     rows = [
@@ -51,3 +53,29 @@ def print_info(ctx: Context, data: dict[str, Any]) -> None:
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key.ljust(width)}  {value}")
+
+
+def dispatch(ctx: Context, ns: argparse.Namespace, _routed: object) -> int:
+    """check, info, build."""
+    if ns.command == "check":
+        from aishell.run import doctor  # noqa: PLC0415
+
+        findings = doctor.check(ctx)
+        print_findings(ctx, findings)
+        return 1 if any(f.status == "fail" for f in findings) else 0
+    if ns.command == "info":
+        if ns.foundation:
+            from aishell.store.images import foundation_for  # noqa: PLC0415
+
+            print(foundation_for(ctx).dockerfile(), end="")
+            return 0
+        from aishell.run import doctor  # noqa: PLC0415
+
+        print_info(ctx, asdict(doctor.info(ctx)))
+        return 0
+    from aishell.store.images import ensure_image  # noqa: PLC0415
+
+    tag = ensure_image(ctx, force=ns.force)
+    if not ctx.quiet:
+        print(tag)
+    return 0

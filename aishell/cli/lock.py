@@ -1,7 +1,4 @@
-"""Argument parsing, dispatch and rendering for lock, add, remove, init and tree.
-
-Kept apart from :mod:`aishell.cli` so that module stays a short table of commands.
-"""
+"""Dispatch and rendering for lock, add, remove, init and tree."""
 
 from __future__ import annotations
 
@@ -10,51 +7,34 @@ from typing import Any
 
 from aishell import render
 
-COMMANDS = ("lock", "add", "remove", "init", "tree")
 
-
-def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("lock", parents=[common], help="resolve aishell.toml into aishell.lock")
-    p.add_argument("--check", action="store_true",
-                   help="exit 1 when the lock is missing or stale; write nothing")
-    p.add_argument("--upgrade", action="store_true", help="move every harness to its newest match")
-    p.add_argument("--upgrade-package", action="append", default=[], metavar="NAME[@VERSION]",
-                   help="move only this harness (or node/npm); repeatable")
-    p.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-
-    p = sub.add_parser("add", parents=[common], help="add harnesses to aishell.toml, then lock")
-    p.add_argument("specs", nargs="+", metavar="SPEC",
-                   help="claude, claude@^2.1, codex@0.169.0, npm:@scope/pkg@range, name=npm:pkg@range")
-    p.add_argument("--no-lock", action="store_true", help="edit aishell.toml only")
-
-    p = sub.add_parser("remove", parents=[common],
-                       help="remove harnesses from aishell.toml, then lock")
-    p.add_argument("names", nargs="+", metavar="NAME")
-    p.add_argument("--no-lock", action="store_true", help="edit aishell.toml only")
-
-    p = sub.add_parser("init", parents=[common], help="write a commented starter aishell.toml")
-    p.add_argument("--harness", action="append", default=[], metavar="SPEC",
-                   help="a harness to list (repeatable)")
-
-    p = sub.add_parser("tree", parents=[common], help="the locked closure, per harness")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-
-
-def dispatch(ctx: Any, ns: argparse.Namespace) -> int:
+def dispatch(ctx: Any, ns: argparse.Namespace, _routed: object) -> int:
     from aishell.lock import locking as cmd  # noqa: PLC0415
 
     status = _status(ctx)
+
+    def image() -> str:
+        from aishell.store.images import ensure_image  # noqa: PLC0415 - only when resolving
+
+        return ensure_image(ctx)
+
+    def capture(*args: Any) -> Any:
+        # Imported only when a lock resolves something: `lock --check` and a fresh
+        # re-lock never record downloads.
+        from aishell.store.fetch import recorder  # noqa: PLC0415
+
+        return recorder(ctx, image)(*args)
+
     if ns.command == "lock":
         result = cmd.lock(ctx, check=ns.check, upgrade=ns.upgrade,
                           upgrade_packages=ns.upgrade_package, dry_run=ns.dry_run,
-                          on_status=status)
+                          on_status=status, image=image, capture=capture)
         print_lock(ctx, result)
         return result.exit_code
     if ns.command in ("add", "remove"):
         fn = cmd.add if ns.command == "add" else cmd.remove
         edit = fn(ctx, ns.specs if ns.command == "add" else ns.names, relock=not ns.no_lock,
-                  on_status=status)
+                  on_status=status, image=image, capture=capture)
         if not ctx.quiet:
             verb = "added" if ns.command == "add" else "removed"
             render.err(f"{verb} {', '.join(edit.names)} in {edit.manifest}")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from dataclasses import asdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aishell import render
+from aishell.cli.routing import Routed
 
 if TYPE_CHECKING:
     from aishell.project.context import Context
@@ -66,3 +68,82 @@ def print_migrated(ctx: Context, done: Sequence[Migrated]) -> None:
             print(m.text, end="")
         elif not ctx.quiet:
             print(f"wrote {m.target} from {m.source} (the original is left in place)")
+
+
+def dispatch(ctx: Context, ns: argparse.Namespace, routed: Routed) -> int:
+    """shell, run (and the harness shortcut), exec, attach, ps, stop, migrate, gitleaks."""
+    command = ns.command or "shell"
+    if command == "shell":
+        if ns.command is None:  # bare `aishell`
+            from aishell.run.plan import RunOptions  # noqa: PLC0415
+
+            return _launch(ctx, RunOptions())
+        return _launch(ctx, _run_options_of(ns, Routed([])))
+    if command == "run":
+        return _launch(ctx, _run_options_of(ns, routed))
+    if command == "exec":
+        from aishell.run import launch as run  # noqa: PLC0415
+
+        return run.exec_command(ctx, _after_dashes(ns.cmd), locked=ns.locked,
+                                frozen=ns.frozen, offline=ns.offline)
+    if command == "gitleaks":
+        from aishell.run import gitleaks  # noqa: PLC0415
+
+        result = gitleaks.scan(ctx, _after_dashes(ns.gitleaks_args))
+        gitleaks.print_result(ctx, result)
+        return result.exit_code
+    return _dispatch_sandboxes(ns, ctx, command)
+
+
+def _after_dashes(words: Sequence[str]) -> list[str]:
+    words = list(words)
+    return words[1:] if words[:1] == ["--"] else words
+
+
+def _run_options_of(ns: argparse.Namespace, routed: Routed) -> Any:
+    from aishell.run.plan import RunOptions  # noqa: PLC0415
+
+    return RunOptions(
+        harness=routed.harness, args=tuple(routed.harness_args), name=ns.name,
+        detach=ns.detach, env=tuple(ns.env), volumes=tuple(ns.volume),
+        ports=tuple(ns.publish), unsafe=ns.unsafe, locked=ns.locked, frozen=ns.frozen,
+        offline=ns.offline, substituters=tuple(ns.substituter), no_substitute=ns.no_substitute,
+    )
+
+
+def _launch(ctx: Any, opts: Any) -> int:
+    from aishell.cli.run import print_started  # noqa: PLC0415
+    from aishell.run import launch as run  # noqa: PLC0415
+
+    result = run.run(ctx, opts)
+    if isinstance(result, int):
+        return result
+    print_started(ctx, result)
+    return 0
+
+
+def _dispatch_sandboxes(ns: argparse.Namespace, ctx: Any, command: str) -> int:
+    if command == "attach":
+        from aishell.run import sandboxes  # noqa: PLC0415
+
+        return sandboxes.attach(ctx, ns.sandbox, _after_dashes(ns.cmd))
+    if command == "ps":
+        from aishell.cli.run import print_sandboxes  # noqa: PLC0415
+        from aishell.run import sandboxes  # noqa: PLC0415
+
+        print_sandboxes(ctx, sandboxes.ps(ctx, every_project=ns.all), every_project=ns.all)
+        return 0
+    if command == "stop":
+        from aishell.run import sandboxes  # noqa: PLC0415
+
+        container = sandboxes.stop(ctx, ns.sandbox, timeout=ns.time)
+        if not ctx.quiet:
+            print(f"stopped {ns.sandbox} ({container})")
+        return 0
+    if command == "migrate":
+        from aishell.cli.run import print_migrated  # noqa: PLC0415
+        from aishell.project import migrate  # noqa: PLC0415
+
+        print_migrated(ctx, migrate.migrate(ctx, dry_run=ns.dry_run, force=ns.force))
+        return 0
+    raise AssertionError(command)  # pragma: no cover

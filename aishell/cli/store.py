@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -205,3 +206,45 @@ def print_rollback(result: RollbackResult, *, as_json: bool, quiet: bool) -> Non
         print("its env is still in the store: `aishell sync` (or the next run) uses it without a rebuild")
     elif result.env_present is False:
         print("its env is no longer in the store: `aishell sync` rebuilds it")
+
+
+def dispatch(ctx: Any, ns: argparse.Namespace, _routed: object) -> int:
+    """The store commands (gc, store ls, pin, unpin, rollback)."""
+    command = ns.command
+    from aishell.store import index  # noqa: PLC0415
+    from aishell.store import listing as store  # noqa: PLC0415
+
+    if command == "gc":
+        from aishell import render  # noqa: PLC0415
+        from aishell.store.gc import collect_garbage  # noqa: PLC0415
+        from aishell.units import parse_duration, parse_size  # noqa: PLC0415
+
+        result = collect_garbage(
+            ctx.paths, ctx.engine, dry_run=ns.dry_run,
+            older_than=parse_duration(ns.older_than) if ns.older_than else None,
+            keep_generations=ns.keep_generations,
+            max_freed=parse_size(ns.max_freed) if ns.max_freed else None,
+            on_wait=None if ctx.quiet else render.err,
+        )
+        print_gc(result, as_json=ctx.json, quiet=ctx.quiet)
+    elif command == "store" and ns.store_command in ("push", "pull"):
+        from aishell.cli import substitute as cli_substitute  # noqa: PLC0415
+
+        return cli_substitute.dispatch(ctx, ns)
+    elif command == "store":
+        print_listing(store.list_store(ctx.paths, ctx.engine), as_json=ctx.json)
+    elif command == "pin" and ns.list:
+        print_pins(index.pins(ctx.paths), as_json=ctx.json)
+    elif command == "pin":
+        print_pin(store.pin_project(ctx.paths, ctx.project, ns.name),
+                               as_json=ctx.json, quiet=ctx.quiet)
+    elif command == "unpin":
+        print_unpin(index.unpin(ctx.paths, ns.name), quiet=ctx.quiet)
+    elif command == "rollback" and ns.list:
+        gens, current = index.generations(ctx.paths, ctx.project)
+        print_generations(gens, current, as_json=ctx.json)
+    elif command == "rollback":
+        restored = store.rollback(ctx.paths, ctx.engine, ctx.project, to=ns.to,
+                                  dry_run=ns.dry_run, force=ns.force)
+        print_rollback(restored, as_json=ctx.json, quiet=ctx.quiet)
+    return 0

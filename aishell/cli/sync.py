@@ -50,7 +50,7 @@ def summary(result: SyncResult) -> list[str]:
     return lines
 
 
-def run_sync(ctx: Context, ns: argparse.Namespace) -> int:
+def dispatch(ctx: Context, ns: argparse.Namespace, _routed: object) -> int:
     with render.lazy_progress("syncing", quiet=ctx.quiet or ctx.json,
                               verbose=ctx.verbose) as on_status:
         result = sync(ctx, locked=ns.locked, frozen=ns.frozen, offline=ns.offline,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import asdict
 
 from aishell.project.context import Context
@@ -43,3 +44,30 @@ def print_report(ctx: Context, report: VerifyReport) -> None:
     if not report.ok:
         err("hint: the volume was changed after it was built; `aishell sync --force` "
             "rebuilds it")
+
+
+def dispatch(ctx: Context, ns: argparse.Namespace, _routed: object) -> int:
+    from aishell import render  # noqa: PLC0415
+    from aishell.errors import AishellError, UsageError  # noqa: PLC0415
+    from aishell.store import verify  # noqa: PLC0415
+
+    if ns.all and ns.env:
+        raise UsageError("pass env ids or --all, not both")
+    wanted = list(ns.env)
+    if not ns.all and not wanted:  # this project's env on this machine
+        from aishell.lock.freshness import read_lock  # noqa: PLC0415
+        from aishell.store.sync import engine_platform  # noqa: PLC0415
+
+        lock = read_lock(ctx.config.lock_path)
+        if lock is None:
+            raise AishellError(f"{ctx.config.lock_path} does not exist: no env to verify",
+                               hint="`aishell verify --all` checks every env volume")
+        platform = engine_platform(ctx)
+        if platform not in lock.env_ids():
+            raise AishellError(f"aishell.lock has no env for {platform}")
+        wanted = [lock.env_ids()[platform]]
+    on_env = None if ctx.quiet or ctx.json else (lambda v: render.err(f"verifying {v}…"))
+    report = verify.verify(ctx.engine, ctx.paths, wanted=None if ns.all else wanted,
+                           on_wait=render.err, on_env=on_env)
+    print_report(ctx, report)
+    return 0 if report.ok else 1

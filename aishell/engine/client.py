@@ -11,18 +11,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
+from aishell import inputs
+from aishell.engine.wire import DEFAULT_SOCKET, unix_request
+from aishell.engine.wire import socket_path as _socket_path
 from aishell.errors import EngineConflict, EngineError, EngineNotFound, EngineUnavailable
 
-DEFAULT_SOCKET = "/var/run/docker.sock"
 START_HINT = (
-    "start it (`sudo systemctl start docker`, or `sudo scripts/provision.sh` from the "
+    "start it (`sudo systemctl start docker`, or `bash scripts/provision.sh` from the "
     "aishell checkout), or point DOCKER_HOST at a running engine"
 )
 
@@ -39,40 +39,54 @@ class EngineInfo:
     cgroup_version: str
 
 
-def _unix_request(sock_path: str, path: str, timeout: float,
-                  method: str = "GET", body: bytes | None = None) -> tuple[int, bytes]:
-    """One HTTP/1.0 request over a Unix socket: the server closes when done, so no chunking.
-
-    http.client would do, but it drags in the email package (~10 ms) on the launch path.
-    """
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(sock_path)
-        request = f"{method} {path} HTTP/1.0\r\nHost: docker\r\n"
-        if body is not None:
-            request += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        sock.sendall((request + "\r\n").encode() + (body or b""))
-        chunks = []
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    raw = b"".join(chunks)
-    head, _, body = raw.partition(b"\r\n\r\n")
-    status_line = head.split(b"\r\n", 1)[0].split()
-    if len(status_line) < 2 or not status_line[1].isdigit():
-        raise OSError(f"malformed engine response: {head[:80]!r}")
-    return int(status_line[1]), body
+PODMAN_ROOTFUL_SOCKET = "/run/podman/podman.sock"
 
 
-def _socket_path(docker_host: str | None) -> str | None:
-    """The Unix socket to talk to, or None when DOCKER_HOST is not a Unix socket."""
-    if not docker_host:
-        return DEFAULT_SOCKET
-    parsed = urlparse(docker_host)
-    if parsed.scheme == "unix":
-        return parsed.path
+def _podman_socket(environ: Mapping[str, str]) -> str:
+    runtime = environ.get("XDG_RUNTIME_DIR")
+    if os.getuid() != 0 and runtime and Path(runtime, "podman", "podman.sock").exists():
+        return f"unix://{runtime}/podman/podman.sock"  # rootless podman
+    return f"unix://{PODMAN_ROOTFUL_SOCKET}"
+
+
+def _context_host(environ: Mapping[str, str]) -> str | None:
+    """The endpoint of the current Docker context (DOCKER_CONTEXT or `docker context use`)."""
+    config = Path(environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    inputs.note(config / "config.json")  # `docker context use` changes the engine of a plan
+    name = environ.get("DOCKER_CONTEXT")
+    if not name:
+        try:
+            name = json.loads((config / "config.json").read_text()).get("currentContext")
+        except (OSError, ValueError, AttributeError):
+            return None
+    if not name or name == "default":
+        return None
+    import hashlib  # noqa: PLC0415 - only with a context set
+
+    meta = config / "contexts" / "meta" / hashlib.sha256(name.encode()).hexdigest() / "meta.json"
+    inputs.note(meta)
+    try:
+        host = json.loads(meta.read_text())["Endpoints"]["docker"]["Host"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise EngineUnavailable(f"the Docker context `{name}` has no readable endpoint ({meta})",
+                                hint="`docker context ls` lists the contexts") from exc
+    return str(host)
+
+
+def resolve_host(engine: str | None, environ: Mapping[str, str]) -> str | None:
+    """The engine address: DOCKER_HOST; for `engine = "podman"` CONTAINER_HOST or podman's
+    socket; else the current Docker context; else the local socket (None), falling back to
+    podman's rootful socket when there is no Docker socket but that one exists."""
+    if environ.get("DOCKER_HOST"):
+        return environ["DOCKER_HOST"]
+    if engine == "podman":
+        return environ.get("CONTAINER_HOST") or _podman_socket(environ)
+    host = _context_host(environ)
+    if host:
+        return host
+    inputs.note(DEFAULT_SOCKET, PODMAN_ROOTFUL_SOCKET)
+    if not Path(DEFAULT_SOCKET).exists() and Path(PODMAN_ROOTFUL_SOCKET).exists():
+        return f"unix://{PODMAN_ROOTFUL_SOCKET}"
     return None
 
 
@@ -89,18 +103,22 @@ class Client:
     """
 
     def __init__(self, docker_host: str | None = None, cli: str | None = None) -> None:
-        self.docker_host = docker_host if docker_host is not None else os.environ.get(
-            "DOCKER_HOST"
-        )
+        self.docker_host = docker_host if docker_host is not None else resolve_host(cli, os.environ)
         self._cli = cli
         self._sdk: Any = None
 
     @property
     def cli(self) -> str:
+        import shutil  # noqa: PLC0415 - only launches and builds need the engine CLI
+
         if self._cli is None:
-            self._cli = "docker" if shutil.which("docker") else (
-                "podman" if shutil.which("podman") else "docker"
-            )
+            podman_socket = "/podman/" in (_socket_path(self.docker_host) or "")
+            if podman_socket and shutil.which("podman"):
+                self._cli = "podman"
+            else:
+                self._cli = "docker" if shutil.which("docker") else (
+                    "podman" if shutil.which("podman") else "docker"
+                )
         return self._cli
 
     def _get(self, path: str, timeout: float = 10.0) -> tuple[int, Any]:
@@ -113,7 +131,7 @@ class Client:
             return self._sdk_request(method, path, raw=raw, payload=payload)
         sent = None if payload is None else json.dumps(payload).encode()
         try:
-            status, body = _unix_request(sock, path, timeout, method=method, body=sent)
+            status, body = unix_request(sock, path, timeout, method=method, body=sent)
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             raise EngineUnavailable(
                 f"the container engine is not running (no answer on {sock})", hint=START_HINT

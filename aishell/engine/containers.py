@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from aishell.engine.client import Client, _check_status, _translate
+from aishell.engine.wire import api_env
 from aishell.errors import EngineError
 
 if TYPE_CHECKING:
@@ -194,13 +195,6 @@ class Containers(Client):
         return code, "\n".join(lines)
 
 
-def _api_env(req: ContainerRequest, environ: Mapping[str, str]) -> dict[str, str]:
-    """Every variable with its value; names passed through take the host's (when set)."""
-    env = {n: environ[n] for n in req.env_passthrough if n in environ}
-    env.update(req.env)
-    return env
-
-
 def _api_mounts(req: ContainerRequest) -> list[dict[str, Any]]:
     mounts: list[dict[str, Any]] = []
     for m in req.mounts:
@@ -217,7 +211,7 @@ def create_body(req: ContainerRequest, environ: Mapping[str, str]) -> dict[str, 
     CLI would send it for ``docker create`` with the same arguments."""
     if req.extra_args:
         raise ValueError("engine CLI arguments (docker_args) need the engine CLI")
-    env = _api_env(req, environ)
+    env = api_env(req.env_passthrough, req.env, environ)
     host: dict[str, Any] = {"Mounts": _api_mounts(req), "Init": req.init,
                             "AutoRemove": req.remove}
     if req.network:
@@ -264,7 +258,7 @@ def create_params(req: ContainerRequest, environ: Mapping[str, str]) -> dict[str
                                             ("tty", req.tty), ("detach", req.detach)) if value]
     if unsupported:
         raise ValueError(f"one-off containers do not support {', '.join(unsupported)}")
-    env = _api_env(req, environ)
+    env = api_env(req.env_passthrough, req.env, environ)
     host_config: dict[str, Any] = {"Mounts": _api_mounts(req), "Init": req.init}
     if req.network:
         host_config["NetworkMode"] = req.network

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from aishell.engine.client import _socket_path, _translate
+from aishell.engine.client import _translate
 from aishell.engine.containers import Containers
+from aishell.engine.wire import socket_path as _socket_path
 from aishell.errors import EngineError, EngineNotFound
 
 ARCHIVE_MOUNT = "/aishell-volume"  # where a helper container mounts a volume to archive it

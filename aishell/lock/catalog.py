@@ -9,7 +9,6 @@ sandbox).
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -115,6 +114,8 @@ CATALOG: dict[str, Harness] = {
 
 def nearest(name: str, extra: list[str] | None = None) -> str | None:
     """The catalog name (or one of ``extra``) closest to ``name``, for "did you mean" hints."""
+    import difflib  # noqa: PLC0415 - only on this path (keeps lock --check lean)
+
     found = difflib.get_close_matches(name, [*CATALOG, *(extra or [])], n=1, cutoff=0.5)
     return found[0] if found else None
 

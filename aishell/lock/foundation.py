@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
+from typing import TYPE_CHECKING
 
-from aishell.engine import Engine
-from aishell.errors import AishellError
 from aishell.hashing import canonical_json, derive, plain
+
+if TYPE_CHECKING:
+    from aishell.project.config import Config
 
 DEFAULT_BASE = "debian:trixie-slim"
 BASE_PACKAGES = (
@@ -38,7 +38,7 @@ PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_prox
 def _resource(name: str) -> bytes:
     # A plain read when the package is on disk: importlib.resources.files() imports zipfile
     # (~40 ms) on first use, which `aishell lock --check` and launches would pay.
-    path = Path(__file__).parent / "resources" / name
+    path = Path(__file__).parent.parent / "resources" / name
     if path.is_file():
         return path.read_bytes()
     from importlib import resources  # noqa: PLC0415 - zipped installs only (~3 ms to import)
@@ -99,42 +99,11 @@ class Foundation:
         }
 
 
-@dataclass(frozen=True)
-class FoundationState:
-    tag: str
-    id: str
-    present: bool
-    built: bool
-    image_id: str
-
-
-def ensure_foundation(
-    engine: Engine,
-    foundation: Foundation,
-    *,
-    force: bool = False,
-    on_line: Callable[[str], None] | None = None,
-) -> FoundationState:
-    """Build the foundation image unless its tag exists (or ``force``)."""
-    existing = engine.image_inspect(foundation.tag)
-    if existing is not None and not force:
-        return FoundationState(foundation.tag, foundation.id, True, False, str(existing["Id"]))
-    base = engine.image_inspect(foundation.base)
-    if base is None:
-        raise AishellError(
-            f"the base image {foundation.base} is not available to the engine",
-            hint=f"`docker pull {foundation.base}`, or create it locally with scripts/provision.sh",
-        )
-    with tempfile.TemporaryDirectory(prefix="aishell-foundation-") as tmp:
-        ctx = Path(tmp)
-        (ctx / "Dockerfile").write_text(foundation.dockerfile(), encoding="utf-8")
-        (ctx / "entrypoint.sh").write_bytes(foundation.entrypoint)
-        buildargs = {k: v for k, v in os.environ.items() if k in PROXY_VARS}
-        image_id = engine.build_image(
-            ctx,
-            tag=foundation.tag,
-            labels=foundation.labels(str(base["Id"])),
-            buildargs=buildargs,
-            on_line=on_line,
-        )
-    return FoundationState(foundation.tag, foundation.id, True, True, image_id)
+def foundation_for(config: Config) -> Foundation:
+    """The foundation a project's ``[foundation]`` (and ``[run] sudo``) asks for."""
+    table = config.table("foundation")
+    return Foundation.from_settings(
+        base=table.get("base", DEFAULT_BASE),
+        extra_packages=table.get("packages", ()),
+        sudo=config.table("run").get("sudo", False) is True,
+    )

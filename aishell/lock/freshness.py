@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from aishell import inputs
 from aishell.errors import ConfigError
 from aishell.lock import lockfile
 from aishell.lock.foundation import Foundation
@@ -22,6 +23,7 @@ def read_lock(path: Path) -> Lock | None:
     Raises ConfigError with file:line for conflict markers, malformed content, a future
     format version, or an env id that no longer matches the content.
     """
+    inputs.note(path)
     if not path.is_file():
         return None
     source = read_toml(path)
@@ -37,7 +39,7 @@ def read_lock(path: Path) -> Lock | None:
                 f"the env id for {platform} does not match the lock's content "
                 "(edited by hand, or corrupted)",
                 path=path, line=line,
-                hint="restore it (`git checkout aishell.lock`) or delete it and run `aishell lock`",
+                hint=lockfile.REBUILD_HINT,
             )
     return lock
 
@@ -59,6 +61,8 @@ def stale_reasons(manifest: Manifest, lock: Lock) -> list[str]:
             reasons.append(f"{name}: requested {lk.requested!r} -> {w.requested!r}")
         if w.bins != lk.wanted_bins:
             reasons.append(f"{name}: bin list changed")
+        if w.network_install != lk.network_install:
+            reasons.append(f"{name}: allow-network-install changed")
     if manifest.node != lock.node_requested:
         reasons.append(f"runtime node {lock.node_requested!r} -> {manifest.node!r}")
     if tuple(sorted(manifest.platforms)) != tuple(sorted(lock.platforms)):

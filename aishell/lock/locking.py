@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from aishell import certs
-from aishell.errors import AishellError, UsageError
+from aishell.errors import AishellError, ConfigError, UsageError
 from aishell.lock import lockfile
 from aishell.lock.closure import installed, missing_optional
 from aishell.lock.freshness import read_lock, stale_reasons
@@ -76,18 +77,30 @@ def changes(old: Lock | None, new: Lock) -> tuple[Change, ...]:
     )
 
 
-def _environment(ctx: Context, manifest: Manifest, on_status: Callable[[str], None]) -> Any:
+# The image npm resolves in (the foundation's tag, built when missing). The store builds
+# images, so the caller hands this stage a function that returns one.
+ImageFn = Callable[[], str]
+# Records what install scripts download (aishell.store.fetch.recorder): (new lock,
+# previous lock, manifest, on_status) -> (the lock with its fetches, warnings).
+CaptureFn = Callable[[Lock, "Lock | None", Manifest, Callable[[str], None]],
+                     tuple[Lock, list[str]]]
+
+
+def _environment(ctx: Context, manifest: Manifest, on_status: Callable[[str], None],
+                 image: ImageFn | None) -> Any:
     # Imported here: `lock --check` and a fresh re-lock never need the resolver's imports.
     from aishell.lock.registry import Registry, registry_url  # noqa: PLC0415
     from aishell.lock.resolver import Environment  # noqa: PLC0415
-    from aishell.store.images import ensure_image  # noqa: PLC0415
+
+    if image is None:
+        raise ValueError("resolving runs npm in a container: the caller must pass `image`")
 
     bundle = certs.find_bundle(ctx.config.table("settings").get("ca_bundle"))
     return Environment(
         registry=Registry(registry_url(manifest.registry), ca_bundle=bundle),
         cache=ctx.paths.cache,
         engine=lambda: ctx.engine,
-        image=lambda: ensure_image(ctx),
+        image=image,
         ca_bundle=bundle,
         on_status=on_status,
     )
@@ -95,11 +108,24 @@ def _environment(ctx: Context, manifest: Manifest, on_status: Callable[[str], No
 
 def lock(ctx: Context, *, check: bool = False, upgrade: bool = False,
          upgrade_packages: Sequence[str] = (), dry_run: bool = False,
-         on_status: Callable[[str], None] = lambda _m: None) -> LockResult:
+         on_status: Callable[[str], None] = lambda _m: None,
+         image: ImageFn | None = None, capture: CaptureFn | None = None) -> LockResult:
     started = time.monotonic()
     manifest = manifest_of(ctx)
     path = ctx.config.lock_path
-    previous = read_lock(path)
+    warnings: list[str] = []
+    try:
+        previous = read_lock(path)
+    except lockfile.LockTooNew:
+        raise
+    except ConfigError as exc:
+        if check:
+            raise
+        # uv's rule: a lock that cannot be read is rebuilt, not a wall. Nothing of it is
+        # reused, so every harness resolves afresh.
+        warnings.append(f"{exc.message}; rebuilding it from aishell.toml")
+        on_status(f"{path} cannot be read: rebuilding it from aishell.toml")
+        previous = None
     if check:
         if previous is None:
             return LockResult(path, "missing", ("aishell.lock does not exist",))
@@ -113,11 +139,13 @@ def lock(ctx: Context, *, check: bool = False, upgrade: bool = False,
     else:
         from aishell.lock.resolver import Options, resolve  # noqa: PLC0415
 
-        env = _environment(ctx, manifest, on_status)
+        env = _environment(ctx, manifest, on_status, image)
         new = resolve(manifest, previous, env, Options(upgrade=upgrade, upgrade_packages=wanted))
         requests = env.registry.requests
+        if capture is not None:
+            new, recorded = capture(new, previous, manifest, on_status)
+            warnings += recorded
     moved = changes(previous, new)
-    warnings = []
     for h in new.harnesses:
         if missing := missing_optional(h.packages):
             missing.sort(key=lambda d: ("linux" not in d, d))
@@ -140,7 +168,8 @@ class EditResult:
 
 
 def _transaction(ctx: Context, new_text: str, *, relock: bool,
-                 on_status: Callable[[str], None]) -> LockResult | None:
+                 on_status: Callable[[str], None], image: ImageFn | None = None,
+                 capture: CaptureFn | None = None) -> LockResult | None:
     """Write the manifest, re-lock; on failure put the old manifest back (uv add does too)."""
     path = ctx.project / config.MANIFEST
     old_text = path.read_text(encoding="utf-8") if path.exists() else None
@@ -149,17 +178,23 @@ def _transaction(ctx: Context, new_text: str, *, relock: bool,
                     color=ctx.color, json=ctx.json)
     try:
         manifest_of(fresh)  # validate before anything else
-        return lock(fresh, on_status=on_status) if relock else None
-    except BaseException:
+        return lock(fresh, on_status=on_status, image=image, capture=capture) if relock else None
+    except BaseException as exc:
         if old_text is None:
             path.unlink()
         else:
             path.write_text(old_text, encoding="utf-8")
+        located = re.compile(re.escape(f"{path}:") + r"\d+: ")
+        if isinstance(exc, AishellError) and located.match(exc.message):
+            # The line was in the edit just rolled back: it no longer exists in the file.
+            exc.message = located.sub("", exc.message, count=1) + \
+                f" ({path.name} was left unchanged)"
         raise
 
 
 def add(ctx: Context, specs: Sequence[str], *, relock: bool = True,
-        on_status: Callable[[str], None] = lambda _m: None) -> EditResult:
+        on_status: Callable[[str], None] = lambda _m: None,
+        image: ImageFn | None = None, capture: CaptureFn | None = None) -> EditResult:
     from aishell.lock import edit as manifest_edit  # noqa: PLC0415
 
     if not specs:
@@ -168,12 +203,13 @@ def add(ctx: Context, specs: Sequence[str], *, relock: bool = True,
     path = ctx.project / config.MANIFEST
     text = path.read_text(encoding="utf-8") if path.exists() else manifest_edit.starter([])
     result = _transaction(ctx, manifest_edit.add(text, additions), relock=relock,
-                          on_status=on_status)
+                          on_status=on_status, image=image, capture=capture)
     return EditResult(path, tuple(a.name for a in additions), result)
 
 
 def remove(ctx: Context, names: Sequence[str], *, relock: bool = True,
-           on_status: Callable[[str], None] = lambda _m: None) -> EditResult:
+           on_status: Callable[[str], None] = lambda _m: None,
+        image: ImageFn | None = None, capture: CaptureFn | None = None) -> EditResult:
     from aishell.lock import edit as manifest_edit  # noqa: PLC0415
 
     path = ctx.project / config.MANIFEST
@@ -183,7 +219,7 @@ def remove(ctx: Context, names: Sequence[str], *, relock: bool = True,
         raise UsageError("nothing to remove", hint="aishell remove NAME…")
     text = manifest_edit.remove(path.read_text(encoding="utf-8"), list(names))
     return EditResult(path, tuple(names), _transaction(ctx, text, relock=relock,
-                                                       on_status=on_status))
+                                                       on_status=on_status, image=image, capture=capture))
 
 
 def init(ctx: Context, harnesses: Sequence[str]) -> EditResult:

@@ -6,9 +6,9 @@ Reads [harnesses], [runtime], [foundation] and [settings] from the loaded
 
 from __future__ import annotations
 
-import difflib
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from aishell.errors import ConfigError
@@ -20,7 +20,7 @@ DEFAULT_NODE = "24"
 PLATFORMS = ("linux/amd64", "linux/arm64")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 PACKAGE_RE = re.compile(r"^(@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$")
-TABLE_KEYS = ("npm", "version", "bin")
+TABLE_KEYS = ("npm", "version", "bin", "allow-network-install")
 
 
 @dataclass(frozen=True)
@@ -31,10 +31,19 @@ class HarnessSpec:
     package: str
     requested: str
     bins: tuple[str, ...] = ()  # empty: every bin the package declares
+    # its install scripts may use the network at population (not reproducible)
+    network_install: bool = False
+    # "aishell.toml:3", where the entry is written: every error about it starts there
+    where: str = field(default="", compare=False)
+
+    def at(self, message: str) -> str:
+        """``message`` located at this entry (``file:line: message``)."""
+        return f"{self.where}: {message}" if self.where else message
 
     def key(self) -> dict[str, Any]:
         """What freshness compares for this harness."""
-        return {"package": self.package, "requested": self.requested, "bins": list(self.bins)}
+        return {"package": self.package, "requested": self.requested, "bins": list(self.bins),
+                "network_install": self.network_install}
 
 
 @dataclass(frozen=True)
@@ -45,9 +54,26 @@ class Manifest:
     packages: tuple[str, ...] = ()
     platforms: tuple[str, ...] = PLATFORMS
     registry: str | None = None
+    # "table.key" -> "file:line" of the setting (the manifest's path when it is a default)
+    where: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def harness(self, name: str) -> HarnessSpec | None:
         return next((h for h in self.harnesses if h.name == name), None)
+
+    def at(self, key: str, message: str) -> str:
+        """``message`` located at the setting ``key`` ("runtime.node", "foundation.base")."""
+        where = self.where.get(key) or self.where.get("")
+        return f"{where}: {message}" if where else message
+
+
+def locate(config: Config, table: str, key: str | None = None) -> str:
+    """``file:line`` of ``[table] key`` in the file that sets it (the project's manifest
+    over the global config), else the manifest's path, else ""."""
+    for source in reversed(config.sources):
+        line = source.line_of(table, key)
+        if line is not None and (key is None or key in (source.data.get(table) or {})):
+            return f"{source.path}:{line}"
+    return str(config.manifest.path) if config.manifest is not None else ""
 
 
 def check_spec(spec: str) -> str | None:
@@ -65,6 +91,9 @@ def _harness(source: Source | None, name: str, value: Any) -> HarnessSpec:
             return ConfigError(message, hint=hint)
         return source.error(message, "harnesses", name, hint=hint)
 
+    line = source.line_of("harnesses", name) if source is not None else None
+    where = f"{source.path}:{line}" if source is not None and line else \
+        str(source.path) if source is not None else ""
     if not NAME_RE.match(name):
         raise fail(f"invalid harness name {name!r}", "use lowercase letters, digits, '.', '_' or '-'")
     valid_spec = 'a range like "^2.1", an exact version like "0.169.0", or "latest"'
@@ -79,13 +108,17 @@ def _harness(source: Source | None, name: str, value: Any) -> HarnessSpec:
             )
         if problem := check_spec(value.strip()):
             raise fail(f"[harnesses] {name}: {problem}", f"use {valid_spec}")
-        return HarnessSpec(name, known.package, value.strip() or "latest", known.bins)
+        return HarnessSpec(name, known.package, value.strip() or "latest", known.bins,
+                           where=where)
     if isinstance(value, dict):
         for key in value:
             if key not in TABLE_KEYS:
+                import difflib  # noqa: PLC0415 - only on this path (keeps lock --check lean)
+
                 close = difflib.get_close_matches(key, TABLE_KEYS, n=1)
                 raise fail(f"unknown key `{key}` in harness `{name}`",
-                           f"did you mean `{close[0]}`?" if close else "valid keys: npm, version, bin")
+                           f"did you mean `{close[0]}`?" if close else
+                           "valid keys: " + ", ".join(TABLE_KEYS))
         known = catalog.CATALOG.get(name)
         package = value.get("npm", known.package if known else None)
         if not isinstance(package, str) or not PACKAGE_RE.match(package):
@@ -99,7 +132,11 @@ def _harness(source: Source | None, name: str, value: Any) -> HarnessSpec:
             bins = [bins]
         if not isinstance(bins, list) or not all(isinstance(b, str) and b for b in bins):
             raise fail(f"[harnesses] {name}: bin must be a list of command names")
-        return HarnessSpec(name, package, version.strip() or "latest", tuple(bins))
+        network = value.get("allow-network-install", False)
+        if not isinstance(network, bool):
+            raise fail(f"[harnesses] {name}: allow-network-install must be true or false")
+        return HarnessSpec(name, package, version.strip() or "latest", tuple(bins),
+                           network_install=network, where=where)
     raise fail(f"[harnesses] {name} must be {valid_spec}, or a table {{ npm = …, version = … }}")
 
 
@@ -130,7 +167,14 @@ def from_config(config: Config) -> Manifest:
         packages=tuple(sorted(set(foundation.get("packages", ())))),
         platforms=tuple(sorted(set(platforms))),
         registry=settings.get("registry"),
+        where={"": str(source.path) if source is not None else "",
+               **{f"{t}.{k}": locate(config, t, k) for t, k in LOCATED}},
     )
+
+
+# The settings resolution can fail on (beside each harness): their errors point here.
+LOCATED = (("runtime", "node"), ("foundation", "base"), ("foundation", "packages"),
+           ("settings", "platforms"), ("settings", "registry"))
 
 
 def _error(source: Source | None, table: str, key: str, message: str, hint: str) -> ConfigError:

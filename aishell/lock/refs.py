@@ -71,7 +71,7 @@ def lock_integrities(data: bytes) -> set[str]:
 def tarball_keys(integrity: str) -> set[str]:
     """The download-cache keys (``<algorithm>/<hex digest>``) an SRI string names.
 
-    Mirrors the cache layout of :mod:`aishell.store.cache` (``tarballs/<alg>/<hex[:2]>/<hex>``);
+    Mirrors the cache layout of :mod:`aishell.lock.cache` (``tarballs/<alg>/<hex[:2]>/<hex>``);
     every algorithm the string names is kept, not only the strongest, to err on the side
     of keeping a file.
     """

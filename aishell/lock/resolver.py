@@ -14,19 +14,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 from aishell import certs, process
-from aishell.engine import Engine
 from aishell.errors import AishellError, ProcessError
 from aishell.lock import semver
 from aishell.lock.foundation import PROXY_VARS, Foundation
 from aishell.lock.lockfile import Artifact, Lock, LockedHarness, package_from_npm, to_package_lock
 from aishell.lock.manifest import HarnessSpec, Manifest
-from aishell.lock.registry import PackageNotFound, Registry
+from aishell.lock.registry import PackageNotFound, Registry, RegistryError
 from aishell.lock.runtime import NODE_PACKAGES, resolve_node, resolve_npm, unpacked
 from aishell.request import ContainerRequest, Mount, cli_args
 
@@ -41,13 +42,29 @@ class Options:
     upgrade_packages: Mapping[str, str | None] = field(default_factory=dict)  # name -> version
 
 
+class EngineInfoView(Protocol):
+    @property
+    def arch(self) -> str: ...
+
+
+class EngineView(Protocol):
+    """What resolution needs of the engine it is handed (an :class:`aishell.engine.Engine`)."""
+
+    @property
+    def cli(self) -> str: ...
+
+    def info(self) -> EngineInfoView: ...
+
+    def image_inspect(self, ref: str) -> dict[str, Any] | None: ...
+
+
 @dataclass
 class Environment:
     """Everything resolution needs from outside: registry, cache, engine, image, CA bundle."""
 
     registry: Registry
     cache: Path
-    engine: Callable[[], Engine]  # lazily: a fresh lock never touches the engine
+    engine: Callable[[], EngineView]  # lazily: a fresh lock never touches the engine
     image: Callable[[], str]  # the foundation image tag (built when missing)
     ca_bundle: Path | None = None
     on_status: Callable[[str], None] = lambda _msg: None
@@ -64,7 +81,11 @@ def template_hashes(foundation: Foundation) -> tuple[str, str]:
 
 def choose_version(registry: Registry, spec: HarnessSpec, pinned: str | None) -> str:
     """The version to lock for ``spec`` (``pinned`` from ``--upgrade-package NAME@VER``)."""
-    doc = registry.packument(spec.package)
+    try:
+        doc = registry.packument(spec.package)
+    except PackageNotFound as exc:
+        raise PackageNotFound(spec.at(f"{exc.message} (harness `{spec.name}`)"),
+                              hint=exc.hint) from exc
     versions = list(doc["versions"])
     tags = doc.get("dist-tags") or {}
     if pinned is not None:
@@ -76,7 +97,7 @@ def choose_version(registry: Registry, spec: HarnessSpec, pinned: str | None) ->
         if spec.requested not in ("latest", *tags) and not semver.Range.parse(
                 spec.requested).test(semver.Version.parse(pinned)):
             raise ResolutionError(
-                f"{spec.name}@{pinned} is outside the range {spec.requested!r} in aishell.toml",
+                spec.at(f"{spec.name}@{pinned} is outside the range {spec.requested!r}"),
                 hint=f"change the range first: aishell add {spec.name}@{pinned}",
             )
         return pinned
@@ -88,7 +109,7 @@ def choose_version(registry: Registry, spec: HarnessSpec, pinned: str | None) ->
         else:
             near = ", ".join(sorted(tags))
             what = f"{spec.package} has no dist-tag {spec.requested!r}"
-        raise ResolutionError(f"{what} (harness `{spec.name}` in aishell.toml)",
+        raise ResolutionError(spec.at(f"{what} (harness `{spec.name}`)"),
                               hint=f"nearest published: {near}" if near else None)
     return str(chosen)
 
@@ -117,7 +138,12 @@ def resolve(manifest: Manifest, previous: Lock | None, env: Environment,
                 manifest.node).test(semver.Version.parse(pinned_node))):
             raise ResolutionError(f"--upgrade-package node@{pinned_node}: not a version within "
                                   f"[runtime] node = {manifest.node!r}")
-        node = resolve_node(env.registry, pinned_node or manifest.node, platforms)
+        try:
+            node = resolve_node(env.registry, pinned_node or manifest.node, platforms)
+        except RegistryError:
+            raise
+        except AishellError as exc:  # no Node.js matches the range
+            raise ResolutionError(manifest.at("runtime.node", exc.message), hint=exc.hint) from exc
         npm = resolve_npm(env.registry, next(iter(node.values())).version,
                           options.upgrade_packages.get("npm"))
 
@@ -129,7 +155,8 @@ def resolve(manifest: Manifest, previous: Lock | None, env: Environment,
         old = previous.harness(spec.name) if previous else None
         moves = options.upgrade or spec.name in options.upgrade_packages
         if (old is not None and not moves and old.package == spec.package
-                and old.requested == spec.requested and old.wanted_bins == spec.bins):
+                and old.requested == spec.requested and old.wanted_bins == spec.bins
+                and old.network_install == spec.network_install):
             kept.append(old)
             continue
         env.on_status(f"resolving {spec.name} ({spec.package}@{spec.requested})")
@@ -146,7 +173,11 @@ def resolve(manifest: Manifest, previous: Lock | None, env: Environment,
     if same_foundation and previous is not None and previous.base_digests and not options.upgrade:
         digests = dict(previous.base_digests)
     else:
-        digests = _base_digests(env.engine(), manifest.base)
+        try:
+            digests = _base_digests(env.engine(), manifest.base)
+        except ResolutionError as exc:
+            raise ResolutionError(manifest.at("foundation.base", exc.message),
+                                  hint=exc.hint) from exc
     return Lock(
         platforms=tuple(platforms),
         node_requested=manifest.node,
@@ -161,7 +192,7 @@ def resolve(manifest: Manifest, previous: Lock | None, env: Environment,
     )
 
 
-def _base_digests(engine: Engine, base: str) -> dict[str, str]:
+def _base_digests(engine: EngineView, base: str) -> dict[str, str]:
     """{platform: digest} for the base image the engine has (its local id without a digest)."""
     image = engine.image_inspect(base)
     if image is None:
@@ -213,7 +244,15 @@ def _closures(wanted: Mapping[str, tuple[HarnessSpec, str]], seeds: Mapping[str,
                 (d / "package-lock.json").write_text(
                     json.dumps(to_package_lock(seeds[name], root), indent=2), encoding="utf-8")
         env.on_status("resolving the closure with npm: " + ", ".join(sorted(wanted)))
-        run_npm(env, image, work, node_dir, npm_dir)
+        try:
+            run_npm(env, image, work, node_dir, npm_dir)
+        except ResolutionError as exc:
+            failed = re.search(r"aishell: npm failed in /work/h/([^/\s]+)/", exc.message)
+            if failed is None or failed.group(1) not in wanted:
+                raise
+            name = failed.group(1)
+            raise ResolutionError(wanted[name][0].at(f"harness `{name}`: {exc.message}"),
+                                  hint=exc.hint) from exc
         out = []
         for name, (spec, version) in sorted(wanted.items()):
             lock_json = json.loads((work / "h" / name / "package-lock.json").read_text("utf-8"))
@@ -294,13 +333,13 @@ def _harness_from_npm(spec: HarnessSpec, version: str, lock_json: Mapping[str, o
         missing = [b for b in spec.bins if b not in provided]
         if missing:
             raise ResolutionError(
-                f"{spec.package}@{version} provides no command {', '.join(missing)} "
-                f"(harness `{spec.name}`)",
+                spec.at(f"{spec.package}@{version} provides no command {', '.join(missing)} "
+                        f"(harness `{spec.name}`)"),
                 hint=f"it provides: {', '.join(provided) or 'none'}; fix `bin` in aishell.toml",
             )
     bins = tuple(spec.bins) or tuple(provided)
     return LockedHarness(spec.name, spec.requested, spec.package, version, registry_url, bins,
-                         closure, wanted_bins=spec.bins)
+                         closure, wanted_bins=spec.bins, network_install=spec.network_install)
 
 
 __all__ = ["Environment", "Options", "PackageNotFound", "ResolutionError", "resolve"]

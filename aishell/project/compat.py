@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aishell import inputs
 from aishell.errors import ConfigError
-from aishell.project.config import LEGACY_PROJECT_FILES, Source
+from aishell.project.source import LEGACY_PROJECT_FILES, Source
 
 if TYPE_CHECKING:
     import yaml
@@ -237,6 +238,7 @@ def read_yaml(path: Path, *, is_global: bool = False) -> YamlSource:
     """Parse and translate an original-format config; errors carry file and line."""
     import yaml  # noqa: PLC0415 - only unmigrated projects pay for PyYAML
 
+    inputs.note(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -6,9 +6,12 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from aishell.engine import Engine
-from aishell.paths import Paths, default_paths
+from aishell.paths import Paths, absolute, default_paths, working_dir
+
+if TYPE_CHECKING:
+    from aishell.engine import Engine
 from aishell.project import config
 
 
@@ -24,7 +27,7 @@ class Context:
     @classmethod
     def create(cls, project: str | None, *, verbose: bool = False, quiet: bool = False,
                no_color: bool = False, json: bool = False) -> Context:
-        root = Path(project).resolve() if project else config.find_project(Path.cwd())
+        root = absolute(project) if project else config.find_project(working_dir())
         color = not no_color and not os.environ.get("NO_COLOR")
         return cls(project=root, paths=default_paths(), verbose=verbose, quiet=quiet,
                    color=color, json=json)
@@ -36,5 +39,7 @@ class Context:
 
     @cached_property
     def engine(self) -> Engine:
+        from aishell.engine import Engine  # noqa: PLC0415 - commands that need no engine skip it
+
         settings = self.config.table("settings")
         return Engine(cli=settings.get("engine"))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aishell import inputs
 from aishell.errors import ConfigError
 from aishell.project.config import Config, Source
 from aishell.request import Mount, Port
@@ -194,6 +195,7 @@ def resolve(
     mounts: list[Mount] = []
     for spec in table.get("mounts", ()):
         mount = parse_mount(spec, user, environ, project)
+        inputs.note(mount.source)
         if not exists(mount.source):
             warnings.append(f"mount source {mount.source} does not exist (from {spec!r}); skipped")
             continue

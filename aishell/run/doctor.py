@@ -26,6 +26,24 @@ class Finding:
     hint: str | None = None
 
 
+def _engine_notes(host: str, info: EngineInfo) -> list[Finding]:
+    """What the engine that was found means for aishell's promises (docs/engines.md)."""
+    out: list[Finding] = []
+    where = host or "the default socket"
+    if host and not host.startswith("unix://"):
+        out.append(Finding("warn", "remote engine", f"{host}: bind mounts are the engine host's",
+                           "the project path (and every --volume) must exist at the same path "
+                           "on the engine host; see docs/engines.md"))
+    if info.podman and info.rootless:
+        out.append(Finding("warn", "podman", f"rootless podman at {where}: your UID is root in "
+                           "its user namespace, so the sandbox's files map to subordinate IDs",
+                           "rootful podman (or Docker) is what aishell tests; see docs/engines.md"))
+    elif info.podman:
+        out.append(Finding("ok", "podman", f"rootful podman's Docker API at {where}; images live "
+                           "in podman's own storage (the base image must be there too)"))
+    return out
+
+
 def check(ctx: Context) -> list[Finding]:
     out: list[Finding] = []
     cli = ctx.engine.cli
@@ -45,10 +63,7 @@ def check(ctx: Context) -> list[Finding]:
         out.append(Finding("ok", "engine", f"{kind} {info.version} (API {info.api_version}, "
                            f"{mode}, {info.os}/{info.arch}, {info.storage_driver}, "
                            f"cgroup v{info.cgroup_version})"))
-        host = os.environ.get("DOCKER_HOST", "")
-        if host and not host.startswith("unix://"):
-            out.append(Finding("warn", "remote engine", host,
-                               "the project path must exist at the same path on the engine host"))
+        out += _engine_notes(ctx.engine.docker_host or "", info)
         foundation = foundation_for(ctx)
         base = ctx.engine.image_inspect(foundation.base)
         if base is None:

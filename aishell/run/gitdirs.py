@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from aishell import inputs
+
 
 def external_git_dirs(project: Path) -> list[Path]:
     """The git dirs of ``project`` that lie outside it (empty for a plain repository)."""
     dotgit = project / ".git"
+    inputs.note(dotgit)
     if not dotgit.is_file():
         return []
     try:
@@ -30,6 +33,7 @@ def external_git_dirs(project: Path) -> list[Path]:
         return []
     found = [gitdir]
     commondir_file = gitdir / "commondir"
+    inputs.note(gitdir, commondir_file)
     if commondir_file.is_file():
         common = Path(commondir_file.read_text(encoding="utf-8").strip())
         if not common.is_absolute():

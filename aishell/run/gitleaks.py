@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from aishell import process
 from aishell.project.context import Context
 from aishell.request import cli_args
+from aishell.run.launch import sandbox_request
 from aishell.security import gitleaks
-from aishell.store.images import sandbox_request
 
 
 @dataclass(frozen=True)

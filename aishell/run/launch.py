@@ -1,61 +1,32 @@
 """`aishell run` (and `aishell HARNESS`, `aishell shell`, `aishell exec`): the launch pipeline.
 
 Order (SPEC 6), under the store lock held shared until the container exists: config →
-harness → name check → env volume (lock/sync) → security preflight → image → container
-request → host preparation → create; then, lock released, attach through the engine CLI.
+harness → name check → security preflight (every launch, see :func:`check_launch`) → env
+volume (lock/sync) → image → container request → host preparation → create; then, lock
+released, attach through the engine CLI.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import sys
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
-from aishell import certs, process, render
-from aishell.errors import AishellError, EngineConflict, EngineNotFound, UsageError
-from aishell.lock import catalog
+from aishell import process, render
+from aishell.errors import AishellError, EngineConflict, EngineNotFound
 from aishell.lock.catalog import Harness
 from aishell.project.context import Context
-from aishell.request import ContainerRequest, Mount, Port, cli_args
-from aishell.run import config as runconfig
-from aishell.run.config import RunConfig, SpecError
+from aishell.request import ContainerRequest, Mount, cli_args
+from aishell.run import fast, plancache, usage
 from aishell.run.env import resolve_env
-from aishell.run.gitdirs import external_git_dirs
-from aishell.run.identity import HostUser, git_identity
-from aishell.run.sandbox import (
-    SandboxSpec,
-    build_request,
-    container_name,
-    expand_home,
-    harness_command,
-    harness_mounts,
-)
+from aishell.run.identity import HostUser
+from aishell.run.plan import NAME_RE, Plan, RunOptions, find_harness, plan
+from aishell.run.sandbox import container_name
 from aishell.store.images import ensure_images
-
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """What the command line asked for; config supplies the rest."""
-
-    harness: str | None = None  # None: a login shell
-    args: tuple[str, ...] = ()  # passed to the harness untouched
-    name: str | None = None
-    detach: bool = False
-    env: tuple[str, ...] = ()  # -e NAME or NAME=VALUE
-    volumes: tuple[str, ...] = ()  # --volume SRC[:DST][:ro]
-    ports: tuple[str, ...] = ()  # -p [IP:]HOST:CONT[/proto]
-    unsafe: bool = False
-    locked: bool = False  # the lock must be fresh (no implicit re-lock)
-    frozen: bool = False  # use the lock as it is
-    offline: bool = False  # install only from the download cache
-    substituters: tuple[str, ...] = ()  # --substituter REF, tried before the configured ones
-    no_substitute: bool = False  # --no-substitute
 
 
 @dataclass(frozen=True)
@@ -66,127 +37,6 @@ class Started:
     container: str
     container_id: str
     harness: str | None
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Everything decided before the engine is asked to create anything."""
-
-    request: ContainerRequest
-    name: str | None
-    harness: Harness | None
-    notices: tuple[str, ...] = ()
-    prepare_files: Mapping[str, str] = field(default_factory=dict)  # host path → seed content
-    prepare_dirs: tuple[str, ...] = ()
-
-
-def find_harness(ctx: Context, name: str) -> Harness:
-    """The harness ``name`` from the manifest or the catalog; unknown → nearest suggestion."""
-    manifest = ctx.config.table("harnesses")
-    found = catalog.lookup(name, manifest)
-    if found is not None:
-        return found
-    near = catalog.nearest(name, list(manifest))
-    hint = f"did you mean `{near}`?" if near else (
-        f"built in: {', '.join(catalog.CATALOG)}; or add it to [harnesses] in aishell.toml"
-    )
-    raise AishellError(f"unknown harness `{name}`", hint=hint)
-
-
-def _one_off(opts: RunOptions, user: HostUser, project: Path) -> RunConfig:
-    """-e/--volume/-p from the command line, parsed like their config twins."""
-    env: dict[str, str] = {}
-    passthrough: list[str] = []
-    for item in opts.env:
-        name, eq, value = item.partition("=")
-        if not runconfig.ENV_NAME.match(name):
-            raise UsageError(f"-e {item}: {name!r} is not a valid variable name")
-        if eq:
-            env[name] = value
-        else:
-            passthrough.append(name)
-    mounts: list[Mount] = []
-    ports: list[Port] = []
-    try:
-        for spec in opts.volumes:
-            mount = runconfig.parse_mount(spec, user, os.environ, project)
-            if not Path(mount.source).exists():
-                raise UsageError(f"--volume {spec}: {mount.source} does not exist")
-            mounts.append(mount)
-        ports = [runconfig.parse_port(p) for p in opts.ports]
-    except SpecError as exc:
-        raise UsageError(str(exc), hint=exc.hint) from exc
-    return RunConfig(mounts=tuple(mounts), env=env, passthrough=tuple(passthrough),
-                     ports=tuple(ports))
-
-
-def plan(
-    ctx: Context,
-    opts: RunOptions,
-    *,
-    image: str,
-    env_volume: str | None,
-    user: HostUser,
-    environ: Mapping[str, str],
-    tty: bool,
-    one_shot: bool = False,
-    command: Sequence[str] | None = None,
-) -> Plan:
-    """The container request of a launch (reads config and the project's .git, no engine)."""
-    cfg = ctx.config
-    run_cfg = runconfig.from_config(cfg, user, environ)
-    extra = _one_off(opts, user, ctx.project)
-    harness = find_harness(ctx, opts.harness) if opts.harness else None
-    notices = list(run_cfg.warnings)
-    mounts = [*run_cfg.mounts, *extra.mounts]
-    passthrough = [*run_cfg.passthrough, *extra.passthrough]
-    files: dict[str, str] = {}
-    dirs: list[str] = []
-    if harness is not None:
-        seeds = {expand_home(p, user.home): c for p, c in harness.seed_files}
-        for mount in harness_mounts(harness, user.home):
-            if mount.source in seeds:
-                files[mount.source] = seeds[mount.source]
-            else:
-                dirs.append(mount.source)
-        mounts = [*harness_mounts(harness, user.home), *mounts]
-        passthrough = [*harness.api_keys, *passthrough]
-        argv = harness_command(
-            harness,
-            configured=run_cfg.harness_args.get(harness.name, ()),
-            cli=opts.args,
-            skip_permissions=run_cfg.skip_permissions,
-        )
-    else:
-        argv = list(command) if command is not None else ["bash", "-l"]
-    name = None if one_shot else (opts.name or (harness.name if harness else "shell"))
-    if name is not None and not NAME_RE.match(name):
-        raise UsageError(f"invalid sandbox name {name!r}",
-                         hint="letters, digits, '.', '_' and '-', starting with a letter or digit")
-    settings = cfg.table("settings")
-    spec = SandboxSpec(
-        image=image,
-        project=ctx.project,
-        user=user,
-        git=git_identity(ctx.project),
-        command=argv,
-        tty=tty,
-        name=name,
-        harness=harness.name if harness else None,
-        ca_bundle=certs.find_bundle(settings.get("ca_bundle")),
-        env_volume=env_volume,
-        extra_mounts=tuple(mounts),
-        extra_env={**run_cfg.env, **extra.env},
-        passthrough=tuple(dict.fromkeys(passthrough)),
-        ports=() if one_shot else (*run_cfg.ports, *extra.ports),
-        pre_start=None if one_shot else run_cfg.pre_start,
-        docker_args=run_cfg.docker_args,
-        detach=opts.detach,
-        sudo=run_cfg.sudo,
-        host_env=environ,
-        git_dirs=tuple(external_git_dirs(ctx.project)),
-    )
-    return Plan(build_request(spec), name, harness, tuple(notices), files, tuple(dirs))
 
 
 # -- host side effects ---------------------------------------------------------------
@@ -271,6 +121,22 @@ def _check_project(project: Path) -> None:
                            hint="pass an existing directory with --project")
 
 
+def check_launch(ctx: Context, opts: RunOptions, *, interactive: bool) -> list[str]:
+    """The security preflight of every launch: run, shell, the harness shorthand,
+    --detach, exec and gitleaks all reach it through :func:`prepare`, before any env,
+    image or container work, so strict mode refuses on every one of them.
+
+    Validation of docker_args, mounts and ports always runs; sensitive-file detection
+    and the Gitleaks freshness warning only for interactive launches (not ``exec``,
+    not ``gitleaks``). Returns the warnings for the caller to show (a replayed plan shows
+    them again).
+    """
+    from aishell.security import preflight as security  # noqa: PLC0415 - not at import
+
+    return security.preflight(ctx, interactive=interactive, unsafe=opts.unsafe,
+                              mounts=opts.volumes, ports=opts.ports)
+
+
 def prepare(
     ctx: Context,
     opts: RunOptions,
@@ -281,42 +147,43 @@ def prepare(
 ) -> Plan:
     _check_project(ctx.project)
     cfg = ctx.config
-    if cfg.legacy is not None and not ctx.quiet:
-        render.warn(f"reading the original format {cfg.legacy}; "
-                    "`aishell migrate` converts it to aishell.toml")
+    said: list[str] = []  # the warnings of this plan, shown again when it is replayed
+
+    def say(warning: str) -> None:
+        said.append(warning)
+        if not ctx.quiet:
+            render.warn(warning)
+
+    if cfg.legacy is not None:
+        say(f"reading the original format {cfg.legacy}; "
+            "`aishell migrate` converts it to aishell.toml")
     user = HostUser.current()
     harness = find_harness(ctx, opts.harness) if opts.harness else None
     if not one_shot:  # a running namesake is an error before anything else happens
         name = opts.name or (harness.name if harness else "shell")
         if NAME_RE.match(name):
             clear_name(ctx, container_name(ctx.project, name), name)
+    for warning in check_launch(ctx, opts, interactive=not one_shot):
+        say(warning)
     env_volume = resolve_env(ctx, harness, locked=opts.locked, frozen=opts.frozen,
                              offline=opts.offline, substituters=opts.substituters,
                              no_substitute=opts.no_substitute)
-    if not one_shot:
-        from aishell.security import preflight as security  # noqa: PLC0415 - exec never scans
-
-        # sensitive files (interactive launches) and risky docker_args/mounts/ports
-        for warning in security.preflight(ctx, interactive=True, unsafe=opts.unsafe,
-                                          mounts=opts.volumes, ports=opts.ports):
-            if not ctx.quiet:
-                render.warn(warning)
-    # With an env, sync has just recorded the images in the store index: once is enough.
-    image = ensure_images(ctx, record=env_volume is None).tag
-    p = plan(ctx, opts, image=image, env_volume=env_volume, user=user, environ=os.environ,
-             tty=tty, one_shot=one_shot, command=command)
+    # The launch records the images it runs after the hand-over (plancache.record); with
+    # an env, sync has recorded them already.
+    images = ensure_images(ctx, record=False)
+    p = plan(ctx, opts, image=images.tag, env_volume=env_volume, user=user,
+             environ=os.environ, tty=tty, one_shot=one_shot, command=command)
     if harness is not None and harness.system_files:
         mounts = (*p.request.mounts, *system_file_mounts(ctx, harness))
         p = replace(p, request=replace(p.request, mounts=mounts))
     for notice in p.notices:
-        if not ctx.quiet:
-            render.warn(notice)
+        say(notice)
     if harness is not None and harness.inner_sandbox:
         skip_off = harness.skip_permissions_flag and harness.skip_permissions_flag not in (
             p.request.command)
         if not skip_off:
             say_once(ctx, f"inner-sandbox-{harness.name}", harness.inner_sandbox)
-    return p
+    return replace(p, said=tuple(said), images=images.used, env_volume=env_volume)
 
 
 def _uses_env(req: ContainerRequest) -> bool:
@@ -390,18 +257,41 @@ def _launch(ctx: Context, opts: RunOptions, *, one_shot: bool = False,
     tty = sys.stdin.isatty() and sys.stdout.isatty()
     with storelock.shared(ctx.paths, on_wait=None if ctx.quiet else render.err):
         p = prepare(ctx, opts, tty=tty, one_shot=one_shot, command=command)
+        if plancache.cacheable(p, one_shot=one_shot):
+            plancache.save(ctx, p)
         created = create(ctx, p)
+    record = plancache.record_of(ctx, p, replay=False)
+    if p.request.detach:
+        _record_now(record)
+    else:
+        fast.bookkeeping(record)  # the index write never delays the hand-over
     return _finish(ctx, p, created)
+
+
+def _record_now(record: dict[str, Any] | None) -> None:
+    if record is None:
+        return
+    try:
+        usage.record(record)
+    except (AishellError, OSError) as exc:
+        render.warn(f"could not record this launch in the store index: {exc}")
 
 
 def run(ctx: Context, opts: RunOptions) -> Started | int:
     return _launch(ctx, opts)
 
 
-def exec_command(ctx: Context, command: Sequence[str]) -> int:
+def exec_command(ctx: Context, command: Sequence[str], *, locked: bool = False,
+                 frozen: bool = False, offline: bool = False) -> int:
     """A one-off command in a fresh sandbox: no name, ports, pre-start or scan."""
     if not command:
         raise AishellError("nothing to run", hint="aishell exec -- COMMAND [ARGS…]")
-    result = _launch(ctx, RunOptions(), one_shot=True, command=command)
+    opts = RunOptions(locked=locked, frozen=frozen, offline=offline)
+    result = _launch(ctx, opts, one_shot=True, command=command)
     assert isinstance(result, int)
     return result
+
+
+def sandbox_request(ctx: Context, command: Sequence[str], *, tty: bool) -> ContainerRequest:
+    """The request of a one-off sandbox running ``command`` (config applied, no name)."""
+    return prepare(ctx, RunOptions(), tty=tty, one_shot=True, command=command).request

@@ -158,7 +158,12 @@ def attach_argv(ctx: Context, name: str, command: Sequence[str], *, tty: bool) -
 
 def attach(ctx: Context, name: str, command: Sequence[str]) -> int:
     tty = sys.stdin.isatty() and sys.stdout.isatty()
+    info = _find(ctx, name)
     argv = attach_argv(ctx, name, command, tty=tty)
+    from aishell.run import plancache  # noqa: PLC0415
+
+    plancache.save_attach(ctx, str(info.get("Name", "")).lstrip("/") or name, str(info["Id"]),
+                          argv)
     sys.stdout.flush()
     return process.replace_process(argv)
 

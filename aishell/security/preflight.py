@@ -3,7 +3,7 @@
 :func:`preflight` is the one entry point of the launch pipeline: argument and mount
 validation (every launch), sensitive-file detection (interactive launches only, not
 with ``--unsafe``, not with ``[security] detection = false``) and the Gitleaks
-freshness check. It returns warnings for the caller to print, asks before a launch
+freshness check (interactive launches only). It returns warnings for the caller to print, asks before a launch
 with HIGH findings on a terminal, and raises :class:`AishellError` for a refusal.
 """
 
@@ -107,8 +107,9 @@ def preflight(
     """Run every pre-launch check; return the warnings to print.
 
     Args:
-        interactive: an interactive launch (``aishell``, ``aishell run``): detection runs.
-            ``exec`` passes False.
+        interactive: an interactive launch (``aishell``, ``aishell run``): detection and
+            the Gitleaks freshness warning run. ``exec`` and ``gitleaks`` pass False:
+            validation only.
         unsafe: ``--unsafe``: no detection.
         docker_args, mounts, ports: one-off additions from the command line (``-v``,
             ``-p``, extra engine arguments). The config's ``[run]`` values are read from
@@ -128,7 +129,7 @@ def preflight(
             ask = terminal_ask
         warnings += check_files(ctx.project, security, ask=ask,
                                 out=lambda line: print(line, file=sys.stderr))
-    stale = gitleaks.freshness_warning(ctx)
+    stale = gitleaks.freshness_warning(ctx) if interactive else None
     if stale:
         warnings.append(stale)
     return warnings

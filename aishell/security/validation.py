@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aishell.errors import AishellError
+from aishell.paths import working_dir
 
 ENGINE_SOCKETS = ("docker.sock", "podman.sock", "containerd.sock", "dockershim.sock")
 
@@ -204,7 +205,7 @@ def expand(path: str, home: str | None = None) -> str:
     if home is not None and (path == "~" or path.startswith("~/")):
         path = home + path[1:]
     path = str(Path(os.path.expandvars(path)).expanduser()) if path else path
-    return posixpath.normpath(posixpath.join(str(Path.cwd()), path)) if path else path
+    return posixpath.normpath(posixpath.join(str(working_dir()), path)) if path else path
 
 
 def split_mount(spec: str) -> tuple[str, str, str]:

@@ -32,7 +32,6 @@ import json
 import os
 import re
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -55,6 +54,7 @@ ID_PREFIX_LEN = 32
 MOUNT = "/tools"
 MARKER_NAME = ".aishell-env.json"
 MARKER_FORMAT = 1
+LOG_TAIL = 20  # lines of a failed step's output shown with the error
 _ENV_ID = re.compile(r"[0-9a-f]{32,128}")
 
 
@@ -386,6 +386,8 @@ def _run_step(engine: Engine, env_id: str, step: InstallStep, *, image: str,
               on_line: Callable[[str], None] | None) -> None:
     if on_step is not None:
         on_step(step.name)
+    import uuid  # noqa: PLC0415 - only when populating (uuid imports platform, ~2 ms)
+
     req = ContainerRequest(
         image=image,
         command=step.command,
@@ -401,10 +403,10 @@ def _run_step(engine: Engine, env_id: str, step: InstallStep, *, image: str,
     )
     code, log = engine.run_to_completion(req, timeout=step.timeout, on_line=on_line)
     if code != 0:
-        tail = "\n".join(log.splitlines()[-20:])
+        tail = "\n".join(log.splitlines()[-LOG_TAIL:])
         raise PopulateFailed(
             f"building env {env_id[:12]} failed: step '{step.name}' exited with code {code}",
             log=tail,
-            hint="the step's output is shown above; nothing half-built was kept, so "
-            "running the command again starts from scratch",
+            hint=f"the last {LOG_TAIL} lines of the step's output are shown above (`-v` streams "
+            "all of it); nothing half-built was kept, so running again starts from scratch",
         )

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from blake3 import blake3
 
+from aishell import inputs as plan_inputs
 from aishell.engine import Engine
 from aishell.errors import ConfigError
 from aishell.hashing import canonical_json, derive
@@ -49,6 +50,7 @@ class Extension:
 def context_files(context: Path, dockerfile: Path) -> list[tuple[str, bool, str]]:
     """(relative path, executable, content hash) of every file the build can see, sorted."""
     ignore_file = context / ".dockerignore"
+    plan_inputs.note(context, ignore_file)
     matcher = Matcher(parse(ignore_file.read_text(encoding="utf-8")) if ignore_file.is_file()
                       else [])
     out: list[tuple[str, bool, str]] = []
@@ -61,6 +63,7 @@ def context_files(context: Path, dockerfile: Path) -> list[tuple[str, bool, str]
                 if matcher.excluded(rel):
                     continue
                 st = entry.stat(follow_symlinks=False)
+                plan_inputs.note(entry.path)
                 if stat.S_ISDIR(st.st_mode):
                     stack.append(Path(entry.path))
                 elif stat.S_ISLNK(st.st_mode):
@@ -77,6 +80,7 @@ def context_files(context: Path, dockerfile: Path) -> list[tuple[str, bool, str]
 def find(project: Path, foundation: Foundation, configured: str | None = None) -> Extension | None:
     """The project's extension, or None when it has no Dockerfile."""
     dockerfile = (project / (configured or DEFAULT_DOCKERFILE)).resolve()
+    plan_inputs.note(dockerfile, dockerfile.parent)
     if not dockerfile.is_file():
         if configured:
             raise ConfigError(f"[foundation] dockerfile {configured!r} does not exist",

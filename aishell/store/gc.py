@@ -101,7 +101,7 @@ def _remove(engine: Engine, item: Item) -> None:
 def unreferenced_tarballs(cache_root: Path, live_locks: tuple[bytes, ...], cutoff: datetime) -> list[Path]:
     """Files of the download cache that no live lock's integrity names, older than ``cutoff``.
 
-    The layout is :mod:`aishell.store.cache`'s (``tarballs/<alg>/<hex[:2]>/<hex>``); anything
+    The layout is :mod:`aishell.lock.cache`'s (``tarballs/<alg>/<hex[:2]>/<hex>``); anything
     else under ``cache_root`` (an interrupted download's temp file) is unreferenced too.
     """
     if not cache_root.is_dir():

@@ -3,39 +3,73 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
-from aishell import process, render
+from aishell import render
+from aishell.engine import Engine
 from aishell.errors import AishellError
-from aishell.lock.foundation import Foundation, ensure_foundation
+from aishell.lock.foundation import PROXY_VARS, Foundation
+from aishell.lock.foundation import foundation_for as _foundation_of
 from aishell.project.context import Context
-from aishell.request import ContainerRequest, cli_args
 from aishell.store import extension
 
 
 def foundation_for(ctx: Context) -> Foundation:
-    table = ctx.config.table("foundation")
-    return Foundation.from_settings(
-        base=table.get("base", Foundation.from_settings().base),
-        extra_packages=table.get("packages", ()),
-        sudo=ctx.config.table("run").get("sudo", False) is True,
-    )
+    return _foundation_of(ctx.config)
+
+
+@dataclass(frozen=True)
+class FoundationState:
+    tag: str
+    id: str
+    present: bool
+    built: bool
+    image_id: str
+
+
+def ensure_foundation(
+    engine: Engine,
+    foundation: Foundation,
+    *,
+    force: bool = False,
+    on_line: Callable[[str], None] | None = None,
+) -> FoundationState:
+    """Build the foundation image unless its tag exists (or ``force``)."""
+    existing = engine.image_inspect(foundation.tag)
+    if existing is not None and not force:
+        return FoundationState(foundation.tag, foundation.id, True, False, str(existing["Id"]))
+    base = engine.image_inspect(foundation.base)
+    if base is None:
+        raise AishellError(
+            f"the base image {foundation.base} is not available to the engine",
+            hint=f"`docker pull {foundation.base}`, or create it locally with scripts/provision.sh",
+        )
+    import tempfile  # noqa: PLC0415 - only when building (keeps a no-op sync lean)
+
+    with tempfile.TemporaryDirectory(prefix="aishell-foundation-") as tmp:
+        ctx = Path(tmp)
+        (ctx / "Dockerfile").write_text(foundation.dockerfile(), encoding="utf-8")
+        (ctx / "entrypoint.sh").write_bytes(foundation.entrypoint)
+        buildargs = {k: v for k, v in os.environ.items() if k in PROXY_VARS}
+        image_id = engine.build_image(
+            ctx,
+            tag=foundation.tag,
+            labels=foundation.labels(str(base["Id"])),
+            buildargs=buildargs,
+            on_line=on_line,
+        )
+    return FoundationState(foundation.tag, foundation.id, True, True, image_id)
 
 
 @contextmanager
 def _building(ctx: Context, title: str) -> Iterator[Callable[[str], None]]:
-    """Progress for an image build; a failed build prints its failing step's log."""
+    """Progress for an image build (a failure's log is printed by the one error handler,
+    aishell.cli.crash, with the error)."""
     with render.progress(title, quiet=ctx.quiet, verbose=ctx.verbose) as on_line:
-        try:
-            yield on_line
-        except AishellError as exc:
-            log = getattr(exc, "log", "")
-            if log:
-                render.err(log.rstrip())
-            raise
+        yield on_line
 
 
 def _record_launch(ctx: Context, images: Sequence[tuple[str, str, str]]) -> None:
@@ -94,33 +128,3 @@ def ensure_image(ctx: Context, *, force: bool = False) -> str:
     """The tag of the image sandboxes run (the extension's, else the foundation's),
     built first when missing."""
     return ensure_images(ctx, force=force).tag
-
-
-# The launch pipeline lives in aishell.run.launch; these keep the older entry points.
-def sandbox_request(ctx: Context, command: Sequence[str], *, tty: bool) -> ContainerRequest:
-    """The request of a one-off sandbox running ``command`` (config applied, no name)."""
-    from aishell.run import launch as run  # noqa: PLC0415 - run imports this module
-
-    return run.prepare(ctx, run.RunOptions(), tty=tty, one_shot=True, command=command).request
-
-
-def launch(ctx: Context, req: ContainerRequest) -> int:
-    """Hand the terminal to the engine CLI running ``req``; its exit code is ours."""
-    os.environ.update(req.process_env())
-    sys.stdout.flush()
-    sys.stderr.flush()
-    return process.replace_process(cli_args(req, ctx.engine.cli))
-
-
-def shell(ctx: Context) -> int:
-    from aishell.run import launch as run  # noqa: PLC0415
-
-    result = run.run(ctx, run.RunOptions())
-    assert isinstance(result, int)
-    return result
-
-
-def exec_command(ctx: Context, command: Sequence[str]) -> int:
-    from aishell.run import launch as run  # noqa: PLC0415
-
-    return run.exec_command(ctx, command)

@@ -58,6 +58,8 @@ def read_doc(paths: Paths) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {"version": VERSION}
+    except (OSError, UnicodeDecodeError) as exc:  # a directory, no permission, not UTF-8
+        raise corrupt(path, getattr(exc, "strerror", None) or exc) from exc
     try:
         doc = json.loads(text)
     except ValueError as exc:

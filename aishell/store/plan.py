@@ -26,6 +26,7 @@ import json
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 from aishell.lock.closure import installed, locate
@@ -38,6 +39,8 @@ TOOLS = "/tools"
 # integrity -> the tarball's path inside the population container (a ".tgz" name: npm
 # tells a tarball from a directory by its extension)
 Locate = Callable[[str], str]
+# (harness, script package path) -> the recording proxy URL its install script uses
+Proxies = Mapping[tuple[str, str], str]
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class HarnessInstall:
     package_json: dict[str, Any]
     package_lock: dict[str, Any]
     scripts: tuple[str, ...]  # install paths whose install scripts run
+    fetches: tuple[Download, ...] = ()  # what its scripts downloaded at lock time
+    network_install: bool = False  # allow-network-install: scripts get the real network
 
 
 @dataclass(frozen=True)
@@ -65,9 +70,28 @@ class EnvPlan:
     harnesses: tuple[HarnessInstall, ...]
     downloads: tuple[Download, ...]
 
-    def files(self, where: Locate) -> dict[str, str]:
-        """Files to put in the plan directory (mounted at /plan), by name."""
-        out = {"install.sh": install_script(self, where)}
+    @property
+    def replays(self) -> bool:
+        """Whether population runs the replay server (a script runs without network)."""
+        return any(h.scripts and not h.network_install for h in self.harnesses)
+
+    def files(self, where: Locate, proxies: Proxies | None = None, *, ca: str | None = None,
+              tls: Mapping[str, tuple[str, str]] | None = None) -> dict[str, str]:
+        """Files to put in the plan directory (mounted at /plan), by name.
+
+        ``proxies`` (capture, at lock time): the recording proxy of each (harness, script
+        path); without it (population) the scripts fetch from the replay server. ``ca``:
+        the container path of the CA the scripts trust for HTTPS through either;
+        ``tls``: host -> (certificate, key) container paths the replay server serves as.
+        """
+        out = {"install.sh": install_script(self, where, proxies, ca)}
+        if proxies is None and self.replays:
+            out["fetches.json"] = json.dumps({
+                "files": {d.url: where(d.integrity) for h in self.harnesses for d in h.fetches},
+                "tls": {host: list(pair) for host, pair in (tls or {}).items()},
+            }, indent=2, sort_keys=True)
+            out["replay.js"] = resources.files("aishell.resources").joinpath(
+                "replay.js").read_text(encoding="utf-8")
         for h in self.harnesses:
             out[f"{h.name}.package.json"] = json.dumps(
                 {**h.package_json, "allowScripts": _allow_scripts(h, where)},
@@ -109,8 +133,11 @@ def _harness_install(h: LockedHarness, platform: str) -> tuple[HarnessInstall, l
                       "dependencies": {h.package: h.version}},
         package_lock=package_lock,
         scripts=scripts,
+        fetches=tuple(Download(f"{f['package'].rsplit('node_modules/', 1)[-1]}: {f['url']}",
+                               f["url"], f["integrity"]) for f in h.fetches_for(platform)),
+        network_install=h.network_install,
     )
-    return install, downloads
+    return install, [*downloads, *install.fetches]
 
 
 def _name_of(pkg: Mapping[str, Any]) -> str:
@@ -160,7 +187,43 @@ def plan(lock: Lock, platform: str) -> EnvPlan:
                    tuple(sorted(downloads.values(), key=lambda d: d.name)))
 
 
-def install_script(p: EnvPlan, where: Locate) -> str:
+def _proxy_env(url: str, ca: str | None) -> str:
+    """Environment words that send an install script's HTTP(S) through ``url``: the
+    variables curl, wget, Python and Go read, and Node's (NODE_USE_ENV_PROXY, Node >= 24);
+    with ``ca``, the CA its HTTPS through that proxy is signed by (aishell.store.tlsmint)."""
+    words = [f"{v}={url}" for v in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")]
+    words += ["NO_PROXY=", "no_proxy=", "NODE_USE_ENV_PROXY=1"]
+    if ca is not None:
+        words += [f"NODE_EXTRA_CA_CERTS={ca}", f"SSL_CERT_FILE={ca}", f"CURL_CA_BUNDLE={ca}"]
+    return "env " + " ".join(words)
+
+
+def _rebuilds(h: HarnessInstall, proxies: Proxies | None, ca: str | None) -> list[str]:
+    """One `npm rebuild` per script package, each with its proxy (which tells who fetched)."""
+    out = []
+    for path in h.scripts:
+        name = shlex.quote(path.rsplit("node_modules/", 1)[-1])
+        if h.network_install:
+            prefix = ""
+        elif proxies is not None:
+            prefix = _proxy_env(proxies[(h.name, path)], ca) + " "
+        else:
+            prefix = _proxy_env('"http://127.0.0.1:$REPLAY_PORT"', ca) + " "
+        out.append(f"  {prefix}$NPM rebuild --foreground-scripts --loglevel=error {name}")
+    return out
+
+
+_START_REPLAY = [
+    # Files install scripts downloaded at lock time, served on this container's loopback
+    # (the container has no other network); each was checked against its hash on the host.
+    f'"$T/node/bin/node" {PLAN_MOUNT}/replay.js {PLAN_MOUNT}/fetches.json /tmp/aishell-replay.port &',
+    "for _ in $(seq 100); do [ -s /tmp/aishell-replay.port ] && break; sleep 0.05; done",
+    "REPLAY_PORT=$(cat /tmp/aishell-replay.port)",
+]
+
+
+def install_script(p: EnvPlan, where: Locate, proxies: Proxies | None = None,
+                   ca: str | None = None) -> str:
     """The shell script a population container runs (foundation image, /tools writable)."""
     q = shlex.quote
     lines = [
@@ -182,6 +245,8 @@ def install_script(p: EnvPlan, where: Locate) -> str:
         "export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false",
         'NPM="$T/node/bin/node $T/npm/bin/npm-cli.js"',
     ]
+    if proxies is None and p.replays:
+        lines += _START_REPLAY
     # The harnesses install side by side (separate trees): unpacking their native
     # binaries is CPU-bound, so this takes about half the time on two cores.
     for i, h in enumerate(p.harnesses):
@@ -194,9 +259,7 @@ def install_script(p: EnvPlan, where: Locate) -> str:
             f"  cd {d}",
             "  $NPM ci --offline --ignore-scripts --no-audit --no-fund --loglevel=error",
         ]
-        if h.scripts:
-            names = " ".join(q(s.rsplit("node_modules/", 1)[-1]) for s in h.scripts)
-            lines.append(f"  $NPM rebuild --foreground-scripts --loglevel=error {names}")
+        lines += _rebuilds(h, proxies, ca)
         lines += [
             "}",
             f"echo 'aishell: installing {h.name} ({h.package})'",

@@ -7,6 +7,8 @@ second sync — or a sync in another project with the same lock — is a no-op.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -21,11 +23,11 @@ from aishell.lock.manifest import from_config
 from aishell.project.context import Context
 from aishell.request import Mount
 from aishell.store import envs as envstore
-from aishell.store.images import Images, ensure_images, foundation_for
+from aishell.store.images import Images, ensure_image, ensure_images, foundation_for
 
 if TYPE_CHECKING:  # building an env needs these; a no-op sync must not pay for them
+    from aishell.lock.cache import DownloadCache
     from aishell.store import plan as envplan
-    from aishell.store.cache import DownloadCache
     from aishell.store.substitute import Attempt
 
 INSTALL_TIMEOUT = 1800.0
@@ -113,7 +115,12 @@ def current_lock(ctx: Context, *, locked: bool, frozen: bool, offline: bool, che
     from aishell.lock.locking import lock as relock  # noqa: PLC0415 - resolver imports
 
     on_status("locking: " + "; ".join(reasons))
-    relock(ctx, on_status=on_status)
+    from aishell.store.fetch import recorder  # noqa: PLC0415
+
+    def image() -> str:
+        return ensure_image(ctx)
+
+    relock(ctx, on_status=on_status, image=image, capture=recorder(ctx, image))
     return read_lock(path), "relocked"
 
 
@@ -122,7 +129,7 @@ def _fetch_all(ctx: Context, plan: envplan.EnvPlan, *, offline: bool,
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
 
     from aishell import certs  # noqa: PLC0415
-    from aishell.store.cache import DownloadCache  # noqa: PLC0415
+    from aishell.lock.cache import DownloadCache  # noqa: PLC0415
 
     bundle = certs.find_bundle(ctx.config.table("settings").get("ca_bundle"))
     cache = DownloadCache(ctx.paths.downloads, ca_bundle=bundle)
@@ -144,7 +151,10 @@ def _populate(ctx: Context, lock: Lock, platform: str, image: str, *, offline: b
               env_id: str = "") -> tuple[envstore.PopulateResult, Downloads]:
     import tempfile  # noqa: PLC0415
 
+    from aishell.lock.foundation import PROXY_VARS  # noqa: PLC0415
     from aishell.store import plan as envplan  # noqa: PLC0415
+    from aishell.store.fetch import TLS_DIR, write_plan  # noqa: PLC0415
+    from aishell.store.tlsmint import Minter  # noqa: PLC0415
 
     env_id = env_id or lock.env_ids()[platform]
     plan = envplan.plan(lock, platform)
@@ -152,28 +162,24 @@ def _populate(ctx: Context, lock: Lock, platform: str, image: str, *, offline: b
 
     with tempfile.TemporaryDirectory(prefix="aishell-plan-") as tmp:
         plan_dir = Path(tmp)
-        plan_dir.chmod(0o755)
-        # npm tells a tarball from a directory by its ".tgz": give each cached file such
-        # a name, as a symlink into the read-only cache mount.
-        links = plan_dir / "tarballs"
-        links.mkdir()
-
-        def where(integrity: str) -> str:
-            rel = cache.path_for(integrity).relative_to(cache.root).as_posix()
-            name = rel.replace("/", "-") + ".tgz"
-            link = links / name
-            if not link.is_symlink():
-                link.symlink_to(f"{envplan.CACHE_MOUNT}/{rel}")
-            return f"{envplan.PLAN_MOUNT}/tarballs/{name}"
-
-        for name, text in plan.files(where).items():
-            (plan_dir / name).write_text(text, encoding="utf-8")
+        https = any(d.url.startswith("https://") for h in plan.harnesses for d in h.fetches)
+        # Recorded HTTPS downloads are served as their hosts, by a CA made for this run.
+        with Minter(plan_dir / TLS_DIR) if https else contextlib.nullcontext() as minter:
+            write_plan(plan, cache, plan_dir, minter=minter)
+        network = "none"  # everything comes from the cache: nothing to reach
+        passthrough: tuple[str, ...] = ()
+        if any(h.network_install for h in plan.harnesses):
+            # allow-network-install: its install scripts reach the network (the lock marks
+            # the env as not reproducible); the others still go through the replay server.
+            network = "host"
+            passthrough = tuple(v for v in PROXY_VARS if os.environ.get(v))
         step = envstore.InstallStep(
             name="install the locked closure",
             command=("bash", f"{envplan.PLAN_MOUNT}/install.sh"),
             mounts=(Mount(str(cache.root), envplan.CACHE_MOUNT, read_only=True),
                     Mount(str(plan_dir), envplan.PLAN_MOUNT, read_only=True)),
-            network="none",  # everything comes from the cache: nothing to reach
+            network=network,
+            env={v: os.environ[v] for v in passthrough},
             timeout=INSTALL_TIMEOUT,
         )
         result = envstore.populate(

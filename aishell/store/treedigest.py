@@ -258,8 +258,13 @@ class _TarWalker:
         self.on_bytes = on_bytes
         self.content: dict[bytes, tuple[bool, int, bytes]] = {}
         self.done = 0
+        self.builder_started = False
 
     def add(self, reader: TarReader, member: Member) -> None:
+        if self.done == 0 and not self.builder_started and member.path == b"/":
+            # Podman 4's archive of a directory is rooted at `/`, not at the directory's name.
+            self.prefix = None
+        self.builder_started = True
         rel = _member_path(member.path, self.prefix)
         shown = os.fsdecode(member.path)
         if rel is None:

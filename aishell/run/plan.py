@@ -1,0 +1,161 @@
+"""What a launch asks for and the container request it becomes (reads config, no engine)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aishell import certs
+from aishell.errors import AishellError, UsageError
+from aishell.lock import catalog
+from aishell.lock.catalog import Harness
+from aishell.project.context import Context
+from aishell.request import ContainerRequest, Mount, Port
+from aishell.run import config as runconfig
+from aishell.run.config import RunConfig, SpecError
+from aishell.run.gitdirs import external_git_dirs
+from aishell.run.identity import HostUser, git_identity
+from aishell.run.sandbox import SandboxSpec, build_request, expand_home, harness_command, harness_mounts
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the command line asked for; config supplies the rest."""
+
+    harness: str | None = None  # None: a login shell
+    args: tuple[str, ...] = ()  # passed to the harness untouched
+    name: str | None = None
+    detach: bool = False
+    env: tuple[str, ...] = ()  # -e NAME or NAME=VALUE
+    volumes: tuple[str, ...] = ()  # --volume SRC[:DST][:ro]
+    ports: tuple[str, ...] = ()  # -p [IP:]HOST:CONT[/proto]
+    unsafe: bool = False
+    locked: bool = False  # the lock must be fresh (no implicit re-lock)
+    frozen: bool = False  # use the lock as it is
+    offline: bool = False  # install only from the download cache
+    substituters: tuple[str, ...] = ()  # --substituter REF, tried before the configured ones
+    no_substitute: bool = False  # --no-substitute
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything decided before the engine is asked to create anything."""
+
+    request: ContainerRequest
+    name: str | None
+    harness: Harness | None
+    notices: tuple[str, ...] = ()
+    prepare_files: Mapping[str, str] = field(default_factory=dict)  # host path → seed content
+    prepare_dirs: tuple[str, ...] = ()
+    said: tuple[str, ...] = ()  # warnings shown before the launch
+    images: tuple[tuple[str, str, str], ...] = ()  # (role, id, tag) of the images it runs on
+    env_volume: str | None = None
+
+def find_harness(ctx: Context, name: str) -> Harness:
+    """The harness ``name`` from the manifest or the catalog; unknown → nearest suggestion."""
+    manifest = ctx.config.table("harnesses")
+    found = catalog.lookup(name, manifest)
+    if found is not None:
+        return found
+    near = catalog.nearest(name, list(manifest))
+    hint = f"did you mean `{near}`?" if near else (
+        f"built in: {', '.join(catalog.CATALOG)}; or add it to [harnesses] in aishell.toml"
+    )
+    raise AishellError(f"unknown harness `{name}`", hint=hint)
+
+def _one_off(opts: RunOptions, user: HostUser, project: Path) -> RunConfig:
+    """-e/--volume/-p from the command line, parsed like their config twins."""
+    env: dict[str, str] = {}
+    passthrough: list[str] = []
+    for item in opts.env:
+        name, eq, value = item.partition("=")
+        if not runconfig.ENV_NAME.match(name):
+            raise UsageError(f"-e {item}: {name!r} is not a valid variable name")
+        if eq:
+            env[name] = value
+        else:
+            passthrough.append(name)
+    mounts: list[Mount] = []
+    ports: list[Port] = []
+    try:
+        for spec in opts.volumes:
+            mount = runconfig.parse_mount(spec, user, os.environ, project)
+            if not Path(mount.source).exists():
+                raise UsageError(f"--volume {spec}: {mount.source} does not exist")
+            mounts.append(mount)
+        ports = [runconfig.parse_port(p) for p in opts.ports]
+    except SpecError as exc:
+        raise UsageError(str(exc), hint=exc.hint) from exc
+    return RunConfig(mounts=tuple(mounts), env=env, passthrough=tuple(passthrough),
+                     ports=tuple(ports))
+
+def plan(
+    ctx: Context,
+    opts: RunOptions,
+    *,
+    image: str,
+    env_volume: str | None,
+    user: HostUser,
+    environ: Mapping[str, str],
+    tty: bool,
+    one_shot: bool = False,
+    command: Sequence[str] | None = None,
+) -> Plan:
+    """The container request of a launch (reads config and the project's .git, no engine)."""
+    cfg = ctx.config
+    run_cfg = runconfig.from_config(cfg, user, environ)
+    extra = _one_off(opts, user, ctx.project)
+    harness = find_harness(ctx, opts.harness) if opts.harness else None
+    notices = list(run_cfg.warnings)
+    mounts = [*run_cfg.mounts, *extra.mounts]
+    passthrough = [*run_cfg.passthrough, *extra.passthrough]
+    files: dict[str, str] = {}
+    dirs: list[str] = []
+    if harness is not None:
+        seeds = {expand_home(p, user.home): c for p, c in harness.seed_files}
+        for mount in harness_mounts(harness, user.home):
+            if mount.source in seeds:
+                files[mount.source] = seeds[mount.source]
+            else:
+                dirs.append(mount.source)
+        mounts = [*harness_mounts(harness, user.home), *mounts]
+        passthrough = [*harness.api_keys, *passthrough]
+        argv = harness_command(
+            harness,
+            configured=run_cfg.harness_args.get(harness.name, ()),
+            cli=opts.args,
+            skip_permissions=run_cfg.skip_permissions,
+        )
+    else:
+        argv = list(command) if command is not None else ["bash", "-l"]
+    name = None if one_shot else (opts.name or (harness.name if harness else "shell"))
+    if name is not None and not NAME_RE.match(name):
+        raise UsageError(f"invalid sandbox name {name!r}",
+                         hint="letters, digits, '.', '_' and '-', starting with a letter or digit")
+    settings = cfg.table("settings")
+    spec = SandboxSpec(
+        image=image,
+        project=ctx.project,
+        user=user,
+        git=git_identity(ctx.project),
+        command=argv,
+        tty=tty,
+        name=name,
+        harness=harness.name if harness else None,
+        ca_bundle=certs.find_bundle(settings.get("ca_bundle")),
+        env_volume=env_volume,
+        extra_mounts=tuple(mounts),
+        extra_env={**run_cfg.env, **extra.env},
+        passthrough=tuple(dict.fromkeys(passthrough)),
+        ports=() if one_shot else (*run_cfg.ports, *extra.ports),
+        pre_start=None if one_shot else run_cfg.pre_start,
+        docker_args=run_cfg.docker_args,
+        detach=opts.detach,
+        sudo=run_cfg.sudo,
+        host_env=environ,
+        git_dirs=tuple(external_git_dirs(ctx.project)),
+    )
+    return Plan(build_request(spec), name, harness, tuple(notices), files, tuple(dirs))

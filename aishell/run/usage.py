@@ -1,0 +1,30 @@
+"""What a launch tells the store index: the images (and env) a project runs on.
+
+Written after the hand-over to the engine CLI (from a detached child), so a launch never
+waits on the index's lock or fsync; the index keeps last use to the minute.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def record(entry: dict[str, Any]) -> None:
+    """Write a launch's record into the store index (called off the critical path)."""
+    from aishell.paths import default_paths  # noqa: PLC0415
+
+    paths = default_paths()
+    project = Path(entry["project"])
+    images = [tuple(i) for i in entry["images"]]
+    if entry["kind"] == "launch":
+        from aishell.store import indexfile  # noqa: PLC0415
+
+        indexfile.record_launch(paths, project, images)
+        return
+    from aishell.store import index  # noqa: PLC0415
+
+    lock_path = Path(entry["lock_path"])
+    index.record_use(paths, project, lock_path=lock_path, env_ids=entry["env_ids"],
+                     images=[index.ImageRef(*i) for i in images],
+                     lock_bytes=lock_path.read_bytes() if lock_path.is_file() else None)
