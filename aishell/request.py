@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 
@@ -24,12 +25,17 @@ class Mount:
     kind: Literal["bind", "volume"] = "bind"
     no_copy: bool = False
 
-    def spec(self) -> str:
-        """The ``--mount`` value, CSV-quoted so commas and quotes in paths survive."""
+    def spec(self, engine_cli: str = "docker") -> str:
+        """The ``--mount`` value, CSV-quoted so commas and quotes in paths survive.
+
+        Podman 4's ``--mount`` knows neither ``readonly`` nor ``volume-nocopy``: it gets
+        ``ro``, and no copy-up flag (it copies image content only into an empty volume,
+        and the volumes aishell mounts read-only are never empty)."""
         fields = [f"type={self.kind}", f"source={self.source}", f"target={self.target}"]
+        podman = Path(engine_cli).name == "podman"
         if self.read_only:
-            fields.append("readonly")
-        if self.kind == "volume" and self.no_copy:
+            fields.append("ro" if podman else "readonly")
+        if self.kind == "volume" and self.no_copy and not podman:
             fields.append("volume-nocopy")
         buf = io.StringIO()
         import csv  # noqa: PLC0415 - only for a --mount field that needs quoting
@@ -108,7 +114,7 @@ def cli_args(req: ContainerRequest, engine_cli: str = "docker") -> list[str]:
     for key in sorted(req.labels):
         argv += ["--label", f"{key}={req.labels[key]}"]
     for mount in req.mounts:
-        argv += ["--mount", mount.spec()]
+        argv += ["--mount", mount.spec(engine_cli)]
     for name in req.env_names():
         argv += ["--env", name]
     for port in req.ports:

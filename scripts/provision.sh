@@ -188,6 +188,10 @@ if [ "${AISHELL_PODMAN:-1}" = 1 ]; then
     done
     podman_up || { log "podman's API did not come up; see /var/log/aishell-podman.log"; exit 1; }
   fi
+  # Like docker.sock: the docker group may use it (the tests' non-root user does).
+  if getent group docker >/dev/null; then
+    chgrp docker "$podman_sock" && chmod 660 "$podman_sock" && chmod 755 "$(dirname "$podman_sock")"
+  fi
   # Podman has its own image storage: the base image is copied over from dockerd.
   if ! podman image exists "$base_image"; then
     need_root "loading $base_image into podman"

@@ -112,8 +112,12 @@ class Client:
         import shutil  # noqa: PLC0415 - only launches and builds need the engine CLI
 
         if self._cli is None:
-            podman_socket = "/podman/" in (_socket_path(self.docker_host) or "")
-            if podman_socket and shutil.which("podman"):
+            sock = _socket_path(self.docker_host) or ""
+            # The podman CLI reaches the same engine only as the socket's own user (rootful
+            # as root, rootless as you); anyone else attaches with the docker CLI, which
+            # follows DOCKER_HOST to podman's API.
+            own = (sock == PODMAN_ROOTFUL_SOCKET) == (os.getuid() == 0)
+            if "/podman/" in sock and own and shutil.which("podman"):
                 self._cli = "podman"
             else:
                 self._cli = "docker" if shutil.which("docker") else (
