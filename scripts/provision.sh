@@ -129,6 +129,25 @@ if ! docker image inspect "$base_image" >/dev/null 2>&1; then
   trap - EXIT
 fi
 log "base image: $base_image ($(docker image inspect --format '{{.Id}}' "$base_image" | cut -c1-19))"
+# 3b. an OCI registry for the substituter tests ------------------------------
+# Tests start their own `docker-registry serve CONFIG` on a free loopback port (the engine
+# treats 127.0.0.0/8 registries as insecure by default). The package's own service must
+# not matter: on machines without systemd its start is refused through policy-rc.d
+# (exit 101 = "action forbidden"), and where it did start it is left alone.
+if ! command -v docker-registry >/dev/null 2>&1; then
+  log "installing docker-registry (Debian package, registry 2.8)"
+  need_root "apt-get install docker-registry"
+  added_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    added_policy=1
+  fi
+  apt_install docker-registry
+  if [ -n "$added_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+fi
+log "registry: $(docker-registry --version 2>/dev/null | head -n 1)"
+
 # 4. Podman, the second engine ------------------------------------------------
 # Debian's podman (4.3 on bookworm), rootful, serving its Docker-compatible API on its own
 # socket next to dockerd (no systemd needed). AISHELL_PODMAN=0 skips it.

@@ -16,7 +16,7 @@ from aishell.engine import Engine
 from aishell.errors import AishellError
 
 # Fixture modules shared by several test files (the fixture registry, gc stores).
-pytest_plugins = ["tests.fixtures_lock", "tests.fixtures_gc"]
+pytest_plugins = ["tests.fixtures_lock", "tests.fixtures_gc", "tests.fixtures_oci"]
 
 # Property-based tests (tests/cli/test_bad_input.py): a fixed, bounded profile by default and
 # in CI (the same cases every run, a few seconds per test); HYPOTHESIS_PROFILE=deep for more.

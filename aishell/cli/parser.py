@@ -97,6 +97,15 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--unsafe", action="store_true",
                         help="skip the sensitive-file check before launch")
     _lock_options(parser)
+    _substituter_options(parser)
+
+
+def _substituter_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--substituter", action="append", default=[], metavar="REF",
+                        help="an image registry path to fetch the env from before building "
+                        "(repeatable; tried before [store] substituters)")
+    parser.add_argument("--no-substitute", action="store_true",
+                        help="fetch the env from no substituter (the local archive still counts)")
 
 
 def _lock_options(parser: argparse.ArgumentParser) -> None:
@@ -143,6 +152,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true",
                    help="build nothing; exit 1 when anything is missing")
     p.add_argument("--force", action="store_true", help="rebuild the images and the env")
+    _substituter_options(p)
+    p.add_argument("--rebuild-check", action="store_true",
+                   help="also build the env locally and compare its tree digest (exit 1 if not equal)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _store_commands(sub, common)
 
@@ -218,6 +230,9 @@ def _store_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     ls = store_sub.add_parser("ls", parents=[common],
                               help="every item: kind, size, created, last used, the roots that keep it")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
+    from aishell.cli import substitute as cli_substitute  # noqa: PLC0415 - argparse only
+
+    cli_substitute.add_parsers(store_sub, common)
 
     p = sub.add_parser("pin", parents=[common], help="make this project's env and images a named root")
     p.add_argument("name", nargs="?", help="the pin's name (default: the project directory's name)")

@@ -107,7 +107,7 @@ def _run_options_of(ns: argparse.Namespace, routed: Routed) -> Any:
         harness=routed.harness, args=tuple(routed.harness_args), name=ns.name,
         detach=ns.detach, env=tuple(ns.env), volumes=tuple(ns.volume),
         ports=tuple(ns.publish), unsafe=ns.unsafe, locked=ns.locked, frozen=ns.frozen,
-        offline=ns.offline,
+        offline=ns.offline, substituters=tuple(ns.substituter), no_substitute=ns.no_substitute,
     )
 
 

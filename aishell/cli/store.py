@@ -227,6 +227,10 @@ def dispatch(ctx: Any, ns: argparse.Namespace, _routed: object) -> int:
             on_wait=None if ctx.quiet else render.err,
         )
         print_gc(result, as_json=ctx.json, quiet=ctx.quiet)
+    elif command == "store" and ns.store_command in ("push", "pull"):
+        from aishell.cli import substitute as cli_substitute  # noqa: PLC0415
+
+        return cli_substitute.dispatch(ctx, ns)
     elif command == "store":
         print_listing(store.list_store(ctx.paths, ctx.engine), as_json=ctx.json)
     elif command == "pin" and ns.list:

@@ -34,11 +34,19 @@ def summary(result: SyncResult) -> list[str]:
         lines.append(f"env {env.volume} ({env.platform}) is complete: reused, nothing downloaded")
     elif env.state == "missing":
         lines.append(f"missing env {env.volume} ({env.platform})")
+    elif env.state in ("restored", "substituted"):
+        where = "its local archive" if env.source == "archive" else env.source
+        lines.append(f"{env.state} env {env.volume} ({env.platform}) from {where}: {env.files} "
+                     f"files, {_size(env.bytes)} in {env.seconds:.1f} s, tree digest checked")
     else:
         d = result.downloads
         lines.append(f"built env {env.volume} ({env.platform}): {env.files} files, "
                      f"{_size(env.bytes)} in {env.seconds:.1f} s; downloaded {d.fetched} of "
                      f"{d.needed} tarballs ({_size(d.bytes)})")
+    check = env.rebuild_check if env is not None else None
+    if check is not None and env is not None:
+        lines.append(f"rebuild check: the local build's tree digest {check.tree_digest[:16]} "
+                     + ("matches" if check.matches else f"DIFFERS from {env.tree_digest[:16]}"))
     return lines
 
 
@@ -46,11 +54,13 @@ def dispatch(ctx: Context, ns: argparse.Namespace, _routed: object) -> int:
     with render.lazy_progress("syncing", quiet=ctx.quiet or ctx.json,
                               verbose=ctx.verbose) as on_status:
         result = sync(ctx, locked=ns.locked, frozen=ns.frozen, offline=ns.offline,
-                      check=ns.check, force=ns.force, on_status=on_status,
+                      check=ns.check, force=ns.force, substituters=ns.substituter,
+                      no_substitute=ns.no_substitute, rebuild_check=ns.rebuild_check,
+                      on_status=on_status,
                       on_line=on_status if ctx.verbose else lambda _l: None)
     if ctx.json:
         render.print_json("sync", {**asdict(result), "complete": result.complete})
     elif not ctx.quiet:
         for line in summary(result):
             print(line)
-    return 0 if result.complete else 1
+    return 0 if result.ok else 1

@@ -8,7 +8,8 @@ if TYPE_CHECKING:
 
 # Options of aishell (global and `run`) that take a value, so the harness name is found
 # by skipping them; `--opt=value` and `-eNAME` forms are a single word anyway.
-VALUE_OPTIONS = frozenset({"--project", "--name", "-e", "--env", "--volume", "-p", "--publish"})
+VALUE_OPTIONS = frozenset({"--project", "--name", "-e", "--env", "--volume", "-p", "--publish",
+                           "--substituter"})
 # First words whose launch may have a cached plan (:mod:`aishell.run.fast`).
 LAUNCH_WORDS = frozenset({"exec", "attach"})
 

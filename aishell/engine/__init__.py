@@ -2,9 +2,9 @@
 
 The only package that talks to the engine; every stage above it is handed an
 :class:`Engine`. Split by resource: :mod:`.client` (the socket, the SDK, errors),
-:mod:`.images`, :mod:`.containers`, :mod:`.volumes`, and :mod:`.wire`, the bare socket
-request a launch from a cached plan uses. The engine CLI is used only where a real TTY
-must be attached (:func:`aishell.request.cli_args`).
+:mod:`.images`, :mod:`.transfer` (import, push, pull), :mod:`.containers`, :mod:`.volumes`,
+and :mod:`.wire`, the bare socket request a launch from a cached plan uses. The engine
+CLI is used only where a real TTY must be attached (:func:`aishell.request.cli_args`).
 
 May import: the core only (``aishell.errors``, and ``aishell.request``, the vocabulary of
 what to run).

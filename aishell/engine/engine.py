@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from aishell.engine.images import Images
+from aishell.engine.transfer import Transfer
 from aishell.engine.volumes import Volumes
 
 
-class Engine(Images, Volumes):
+class Engine(Images, Transfer, Volumes):
     """A handle on one container engine (images, containers, volumes).
 
     Args:

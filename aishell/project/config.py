@@ -93,6 +93,12 @@ def load(project: Path, global_config: Path | None, legacy_global: Path | None =
             manifest = compat.read_yaml(legacy)
     if manifest is not None:
         validate(manifest, PROJECT_TABLES)
+        for key in manifest.data.get("store", {}):
+            if key != "substituters":  # the rest of [store] is this machine's: global only
+                raise manifest.error(f"[store] {key} is a setting of this machine's store, "
+                                     "not of a project", "store", key,
+                                     hint="move it to the global config.toml (`aishell info` "
+                                     "shows where it is)")
         data = manifest.data
         sources.append(manifest)
     extends = data.get("extends", "global")

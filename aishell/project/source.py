@@ -95,13 +95,16 @@ SCHEMA: dict[str, dict[str, tuple[Check, str]]] = {
     "store": {
         "keep_generations": (_is_int, "a whole number"),
         "gc_grace": (_is_str, 'a duration such as "1h"'),
+        "substituters": (_list_of(_is_str), 'a list like ["localhost:5000/aishell"]'),
+        "keep_archive": (_is_bool, "true or false"),
     },
 }
 TOP_LEVEL: dict[str, tuple[Check, str]] = {
     "extends": (lambda v: v in ("global", "none"), '"global" or "none"'),
 }
 GLOBAL_TABLES = ("run", "security", "settings", "store")
-PROJECT_TABLES = ("harnesses", "runtime", "foundation", "run", "security", "settings")
+PROJECT_TABLES = ("harnesses", "runtime", "foundation", "run", "security", "settings", "store")
+
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ from aishell.project.context import Context
 
 
 def resolve_env(ctx: Context, harness: Harness | None, *, locked: bool = False,
-                frozen: bool = False, offline: bool = False) -> str | None:
+                frozen: bool = False, offline: bool = False,
+                substituters: tuple[str, ...] = (), no_substitute: bool = False) -> str | None:
     """The env volume to mount read-only at ``/tools`` for ``harness`` (None: a shell).
 
     A project that locks harnesses is synced first (an implicit `aishell lock` when the
@@ -34,4 +35,5 @@ def resolve_env(ctx: Context, harness: Harness | None, *, locked: bool = False,
         )
     from aishell.store import sync  # noqa: PLC0415 - the resolver stays off other launches
 
-    return sync.ensure_env(ctx, locked=locked, frozen=frozen, offline=offline)
+    return sync.ensure_env(ctx, locked=locked, frozen=frozen, offline=offline,
+                           substituters=substituters, no_substitute=no_substitute)

@@ -166,7 +166,8 @@ def prepare(
     for warning in check_launch(ctx, opts, interactive=not one_shot):
         say(warning)
     env_volume = resolve_env(ctx, harness, locked=opts.locked, frozen=opts.frozen,
-                             offline=opts.offline)
+                             offline=opts.offline, substituters=opts.substituters,
+                             no_substitute=opts.no_substitute)
     # The launch records the images it runs after the hand-over (plancache.record); with
     # an env, sync has recorded them already.
     images = ensure_images(ctx, record=False)

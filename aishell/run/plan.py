@@ -37,6 +37,8 @@ class RunOptions:
     locked: bool = False  # the lock must be fresh (no implicit re-lock)
     frozen: bool = False  # use the lock as it is
     offline: bool = False  # install only from the download cache
+    substituters: tuple[str, ...] = ()  # --substituter REF, tried before the configured ones
+    no_substitute: bool = False  # --no-substitute
 
 @dataclass(frozen=True)
 class Plan:

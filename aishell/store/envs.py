@@ -367,11 +367,18 @@ def _build(engine: Engine, env_id: str, platform: str, steps: Sequence[InstallSt
     marker = Marker(env_id=env_id, platform=platform, tree_digest=digest.digest,
                     files=digest.files, bytes=digest.bytes,
                     created=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
-    _run_step(engine, env_id,
+    commit_marker(engine, marker, image=image, labels=labels, on_step=on_step, on_line=on_line)
+    return marker
+
+
+def commit_marker(engine: Engine, marker: Marker, *, image: str, labels: Mapping[str, str],
+                  on_step: Callable[[str], None] | None = None,
+                  on_line: Callable[[str], None] | None = None) -> None:
+    """Write ``marker`` into its env volume, last and atomically (the tree is complete)."""
+    _run_step(engine, marker.env_id,
               InstallStep("write the completion marker", ("sh", "-c", _WRITE_MARKER),
                           env={"AISHELL_MARKER": marker.to_json()}),
               image=image, labels=labels, on_step=on_step, on_line=on_line)
-    return marker
 
 
 def _run_step(engine: Engine, env_id: str, step: InstallStep, *, image: str,

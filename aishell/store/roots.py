@@ -158,6 +158,8 @@ def reaches(root: Root, item: Item) -> bool:
         return item.kind == "env" and any(
             e == item.id or (len(item.id) >= 12 and e.startswith(item.id)) for e in root.env_ids
         )
+    if item.kind == "env-image" and item.labels.get("dev.aishell.env-id") in root.env_ids:
+        return True  # an env's restore archive lives as long as the env id is a root's
     return item.id in root.image_ids or any(t in root.image_tags for t in item.tags)
 
 

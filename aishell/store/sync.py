@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +28,7 @@ from aishell.store.images import Images, ensure_image, ensure_images, foundation
 if TYPE_CHECKING:  # building an env needs these; a no-op sync must not pay for them
     from aishell.lock.cache import DownloadCache
     from aishell.store import plan as envplan
+    from aishell.store.substitute import Attempt
 
 INSTALL_TIMEOUT = 1800.0
 DOWNLOAD_THREADS = 8
@@ -38,11 +39,23 @@ class EnvOutcome:
     env_id: str
     platform: str
     volume: str
-    state: str  # "reused" | "built" | "missing" (with --check)
+    state: str  # "reused" | "built" | "restored" | "substituted" | "missing" (with --check)
     tree_digest: str = ""
     files: int = 0
     bytes: int = 0
     seconds: float = 0.0
+    source: str = ""  # where a restored/substituted env came from: "archive" or a substituter
+    image: str = ""  # the image it was restored from
+    attempts: tuple[Attempt, ...] = ()  # every archive/substituter tried, in order
+    rebuild_check: RebuildCheck | None = None
+
+
+@dataclass(frozen=True)
+class RebuildCheck:
+    """``--rebuild-check``: the env built locally beside the one in the store."""
+
+    tree_digest: str
+    matches: bool
 
 
 @dataclass(frozen=True)
@@ -66,6 +79,11 @@ class SyncResult:
     @property
     def complete(self) -> bool:
         return not self.images_missing and (self.env is None or self.env.state != "missing")
+
+    @property
+    def ok(self) -> bool:
+        check = self.env.rebuild_check if self.env is not None else None
+        return self.complete and (check is None or check.matches)
 
 
 def engine_platform(ctx: Context) -> str:
@@ -129,7 +147,8 @@ def _fetch_all(ctx: Context, plan: envplan.EnvPlan, *, offline: bool,
 
 def _populate(ctx: Context, lock: Lock, platform: str, image: str, *, offline: bool,
               force: bool, on_status: Callable[[str], None],
-              on_line: Callable[[str], None]) -> tuple[envstore.PopulateResult, Downloads]:
+              on_line: Callable[[str], None],
+              env_id: str = "") -> tuple[envstore.PopulateResult, Downloads]:
     import tempfile  # noqa: PLC0415
 
     from aishell.lock.foundation import PROXY_VARS  # noqa: PLC0415
@@ -137,7 +156,7 @@ def _populate(ctx: Context, lock: Lock, platform: str, image: str, *, offline: b
     from aishell.store.fetch import TLS_DIR, write_plan  # noqa: PLC0415
     from aishell.store.tlsmint import Minter  # noqa: PLC0415
 
-    env_id = lock.env_ids()[platform]
+    env_id = env_id or lock.env_ids()[platform]
     plan = envplan.plan(lock, platform)
     cache, downloads = _fetch_all(ctx, plan, offline=offline, on_status=on_status)
 
@@ -171,10 +190,17 @@ def _populate(ctx: Context, lock: Lock, platform: str, image: str, *, offline: b
 
 
 def sync(ctx: Context, *, locked: bool = False, frozen: bool = False, offline: bool = False,
-         check: bool = False, force: bool = False,
+         check: bool = False, force: bool = False, substituters: Sequence[str] = (),
+         no_substitute: bool = False, rebuild_check: bool = False,
          on_status: Callable[[str], None] = lambda _m: None,
          on_line: Callable[[str], None] = lambda _l: None) -> SyncResult:
-    """Bring the store up to date with the project's lock; see the module docstring."""
+    """Bring the store up to date with the project's lock; see the module docstring.
+
+    Args:
+        substituters: registry paths tried before the configured ones.
+        no_substitute: try no substituter (the local restore archive is still used).
+        rebuild_check: also build the env locally and compare the tree digests.
+    """
     started = time.monotonic()
     lock, lock_state = current_lock(ctx, locked=locked, frozen=frozen, offline=offline,
                                     check=check, on_status=on_status)
@@ -207,16 +233,85 @@ def sync(ctx: Context, *, locked: bool = False, frozen: bool = False, offline: b
         elif check:
             env = EnvOutcome(env_id, platform, volume, "missing")
         else:
-            result, downloads = _populate(ctx, lock, platform, image, offline=offline,
-                                          force=force, on_status=on_status, on_line=on_line)
-            env = EnvOutcome(env_id, platform, volume, "built" if result.built else "reused",
-                             result.marker.tree_digest, result.marker.files,
-                             result.marker.bytes, result.seconds)
+            env, downloads = _substitute_or_build(
+                ctx, lock, platform, image, offline=offline, force=force,
+                substituters=substituters, no_substitute=no_substitute or offline,
+                on_status=on_status, on_line=on_line)
+        if rebuild_check and env.state != "missing":
+            env = replace(env, rebuild_check=_rebuild_check(
+                ctx, lock, platform, image, env, offline=offline, on_status=on_status,
+                on_line=on_line))
         if not check:
             _record(ctx, lock, images)
     return SyncResult(str(ctx.project), lock_state, image,
                       images.built if images else (), tuple(missing_images), env, downloads,
                       time.monotonic() - started)
+
+
+def _substitute_or_build(ctx: Context, lock: Lock, platform: str, image: str, *,
+                         offline: bool, force: bool, substituters: Sequence[str],
+                         no_substitute: bool, on_status: Callable[[str], None],
+                         on_line: Callable[[str], None]) -> tuple[EnvOutcome, Downloads]:
+    """The env from its local archive or a substituter, else built (and then archived).
+
+    ``--offline`` and ``--no-substitute`` skip the substituters, not the local archive
+    (this machine's own build).
+    """
+    from aishell.store import envimage, substitute  # noqa: PLC0415 - only when env is missing
+
+    substituters = substitute.configured(ctx.config.table("store"), substituters,
+                                         disabled=no_substitute)
+    env_id = lock.env_ids()[platform]
+    volume = envstore.volume_name(env_id)
+    attempts: tuple[Attempt, ...] = ()
+    if not force:
+        started = time.monotonic()
+        found = substitute.substitute(ctx.engine, env_id, platform, paths=ctx.paths,
+                                      image=image, substituters=substituters,
+                                      on_status=on_status, on_warn=render.warn)
+        attempts = found.attempts
+        if found.marker is not None:
+            m = found.marker
+            state = "restored" if found.source == "archive" else "substituted"
+            return EnvOutcome(env_id, platform, volume, state, m.tree_digest, m.files, m.bytes,
+                              time.monotonic() - started, found.source, found.ref,
+                              attempts), Downloads()
+        if substituters:
+            render.warn(f"no substituter had env {env_id[:12]}: building it locally")
+    result, downloads = _populate(ctx, lock, platform, image, offline=offline, force=force,
+                                  on_status=on_status, on_line=on_line)
+    # Off by default for now: the export costs a cold sync time and the env's size in disk,
+    # and a restore of the real four-harness env is still refused (docs/store.md).
+    if result.built and ctx.config.table("store").get("keep_archive", False) is True:
+        on_status("keeping the env as a local image (its restore archive)")
+        try:
+            envimage.archive(ctx.engine, result.marker, image=image)
+        except AishellError as exc:
+            render.warn(f"could not keep env {env_id[:12]} as a local image: {exc.message}")
+    return EnvOutcome(env_id, platform, volume, "built" if result.built else "reused",
+                      result.marker.tree_digest, result.marker.files, result.marker.bytes,
+                      result.seconds, attempts=attempts), downloads
+
+
+def _rebuild_check(ctx: Context, lock: Lock, platform: str, image: str, env: EnvOutcome, *,
+                   offline: bool, on_status: Callable[[str], None],
+                   on_line: Callable[[str], None]) -> RebuildCheck:
+    """Build the env again into a scratch volume and compare its tree digest (Nix's --check).
+
+    The scratch volume is named by a derived id, so the store's env is never touched; it is
+    removed when done.
+    """
+    from aishell.hashing import derive  # noqa: PLC0415
+
+    scratch = derive("aishell 2026-12 rebuild check", env.env_id.encode())
+    on_status("building the env again to check it")
+    try:
+        result, _ = _populate(ctx, lock, platform, image, offline=offline, force=True,
+                              on_status=on_status, on_line=on_line, env_id=scratch)
+    finally:
+        ctx.engine.remove_volume(envstore.volume_name(scratch))
+    digest = result.marker.tree_digest
+    return RebuildCheck(digest, digest == env.tree_digest)
 
 
 def _check_base(ctx: Context, lock: Lock, platform: str) -> None:
@@ -259,11 +354,13 @@ def _record(ctx: Context, lock: Lock, images: Images | None) -> None:
 
 
 def ensure_env(ctx: Context, *, locked: bool = False, frozen: bool = False,
-               offline: bool = False) -> str | None:
+               offline: bool = False, substituters: Sequence[str] = (),
+               no_substitute: bool = False) -> str | None:
     """The env volume a sandbox of this project mounts at /tools (synced first), or None
     when the project locks no harnesses. Silent when there is nothing to do."""
     with render.lazy_progress("syncing the store", quiet=ctx.quiet,
                               verbose=ctx.verbose) as on_status:
         result = sync(ctx, locked=locked, frozen=frozen, offline=offline,
+                      substituters=substituters, no_substitute=no_substitute,
                       on_status=on_status, on_line=on_status if ctx.verbose else lambda _l: None)
     return result.env.volume if result.env is not None else None

@@ -123,6 +123,17 @@ class TarReader:
         self._skip(self._padding)
         self._padding = 0
 
+    def iter_content(self) -> Iterator[bytes]:
+        """The current member's remaining content as chunks (copies, at most 1 MiB each)."""
+        while self._remaining:
+            got = self._f.read(min(self._remaining, _CHUNK))
+            if not got:
+                raise TarError("the archive ends early (truncated stream)")
+            self._remaining -= len(got)
+            yield got
+        self._skip(self._padding)
+        self._padding = 0
+
     def _data(self, size: int) -> bytes:
         data = self._read_exact(size)
         self._skip(-size % BLOCK)

@@ -43,13 +43,15 @@ def test_a_project_with_harnesses_is_synced_with_the_flags(tmp_path, ensure_call
     ctx = ctx_for(tmp_path, '[harnesses]\nclaude = "^2"\n')
     volume = resolve_env(ctx, catalog.CATALOG["claude"], locked=True, offline=True)
     assert volume == "aishell-env-0123456789abcdef"
-    assert ensure_calls == [{"locked": True, "frozen": False, "offline": True}]
+    assert ensure_calls == [{"locked": True, "frozen": False, "offline": True,
+                             "substituters": (), "no_substitute": False}]
     assert resolve_env(ctx, None) == volume  # a shell gets the env too
 
 
 def test_a_lock_alone_is_synced_when_frozen(tmp_path, ensure_calls):
     resolve_env(ctx_for(tmp_path, None, lock=True), None, frozen=True)
-    assert ensure_calls == [{"locked": False, "frozen": True, "offline": False}]
+    assert ensure_calls == [{"locked": False, "frozen": True, "offline": False,
+                             "substituters": (), "no_substitute": False}]
 
 
 def test_a_harness_not_in_the_manifest_is_one_line_with_file_and_line(tmp_path, ensure_calls):
