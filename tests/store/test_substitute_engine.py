@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -54,6 +55,18 @@ def project(tmp_path, lock_env, foundation_tag, engine, private_state):
     env_id = first["env"]["env_id"]
     yield p, first["env"]
     forget_env(engine, env_id)
+
+
+@pytest.fixture(autouse=True)
+def _forget_other_homes_roots(tmp_path: Path, engine: Engine) -> Iterator[None]:
+    """A second home publishes its gc roots on the engine too: remove exactly those after."""
+    yield
+    from aishell.paths import default_paths
+    from aishell.store import engineroots
+
+    me = engineroots.home_id(default_paths({"AISHELL_HOME": str(tmp_path / "home-b")}))
+    for v in engine.list_volumes({engineroots.HOME: me}):
+        engine.remove_volume(str(v["Name"]))
 
 
 def other_home(tmp_path: Path) -> dict[str, str]:
