@@ -48,24 +48,17 @@ def print_report(ctx: Context, report: VerifyReport) -> None:
 
 def dispatch(ctx: Context, ns: argparse.Namespace, _routed: object) -> int:
     from aishell import render  # noqa: PLC0415
-    from aishell.errors import AishellError, UsageError  # noqa: PLC0415
+    from aishell.errors import UsageError  # noqa: PLC0415
     from aishell.store import verify  # noqa: PLC0415
 
     if ns.all and ns.env:
         raise UsageError("pass env ids or --all, not both")
     wanted = list(ns.env)
     if not ns.all and not wanted:  # this project's env on this machine
-        from aishell.lock.freshness import read_lock  # noqa: PLC0415
-        from aishell.store.sync import engine_platform  # noqa: PLC0415
+        from aishell.store.sync import project_env_id  # noqa: PLC0415
 
-        lock = read_lock(ctx.config.lock_path)
-        if lock is None:
-            raise AishellError(f"{ctx.config.lock_path} does not exist: no env to verify",
-                               hint="`aishell verify --all` checks every env volume")
-        platform = engine_platform(ctx)
-        if platform not in lock.env_ids():
-            raise AishellError(f"aishell.lock has no env for {platform}")
-        wanted = [lock.env_ids()[platform]]
+        wanted = [project_env_id(ctx, what="verify",
+                                 hint="`aishell verify --all` checks every env volume")]
     on_env = None if ctx.quiet or ctx.json else (lambda v: render.err(f"verifying {v}…"))
     report = verify.verify(ctx.engine, ctx.paths, wanted=None if ns.all else wanted,
                            on_wait=render.err, on_env=on_env)

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 
 from aishell.engine.transfer import split_ref
 from aishell.errors import AishellError, EngineError
-from aishell.lock.freshness import read_lock
 from aishell.project.context import Context
 from aishell.store import envimage, envs, substitute
 from aishell.store.images import foundation_for
-from aishell.store.sync import engine_platform
+from aishell.store.sync import engine_platform, project_env_id
 
 
 @dataclass(frozen=True)
@@ -57,14 +56,8 @@ def _target(ctx: Context, to: str | None) -> str:
 
 
 def _project_env(ctx: Context) -> str:
-    lock = read_lock(ctx.config.lock_path)
-    if lock is None:
-        raise AishellError(f"{ctx.config.lock_path} does not exist: no env to push or pull",
-                           hint="run `aishell lock` (or `aishell sync`) first")
-    platform = engine_platform(ctx)
-    if platform not in lock.env_ids():
-        raise AishellError(f"aishell.lock has no env for {platform}")
-    return lock.env_ids()[platform]
+    return project_env_id(ctx, what="push or pull",
+                          hint="run `aishell lock` (or `aishell sync`) first")
 
 
 def _complete_envs(ctx: Context, image: str) -> list[envs.Marker]:

@@ -90,6 +90,18 @@ def engine_platform(ctx: Context) -> str:
     return f"linux/{ctx.engine.arch()}"
 
 
+def project_env_id(ctx: Context, *, what: str, hint: str) -> str:
+    """The env id this project's lock names for the engine's platform (``what``: the
+    command's object, for the error when there is no lock)."""
+    lock = read_lock(ctx.config.lock_path)
+    if lock is None:
+        raise AishellError(f"{ctx.config.lock_path} does not exist: no env to {what}", hint=hint)
+    platform = engine_platform(ctx)
+    if platform not in lock.env_ids():
+        raise AishellError(f"aishell.lock has no env for {platform}")
+    return lock.env_ids()[platform]
+
+
 def current_lock(ctx: Context, *, locked: bool, frozen: bool, offline: bool, check: bool,
                  on_status: Callable[[str], None]) -> tuple[Lock | None, str]:
     """The lock to sync, re-locking first when the manifest asks for something else."""
