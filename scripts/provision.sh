@@ -88,7 +88,8 @@ if ! engine_up; then
     :
   else
     log "starting dockerd in the background (log: /var/log/aishell-dockerd.log)"
-    nohup dockerd >/var/log/aishell-dockerd.log 2>&1 &
+    # From /: a daemon must not keep (or lose) the working directory it was started in.
+    (cd / && exec nohup dockerd >/var/log/aishell-dockerd.log 2>&1) &
   fi
   for _ in $(seq 1 120); do
     engine_up && break
@@ -181,7 +182,7 @@ if [ "${AISHELL_PODMAN:-1}" = 1 ]; then
     need_root "starting podman's API service"
     mkdir -p "$(dirname "$podman_sock")"
     log "starting podman system service on $podman_sock (log: /var/log/aishell-podman.log)"
-    nohup podman system service --time=0 "unix://$podman_sock" >/var/log/aishell-podman.log 2>&1 &
+    (cd / && exec nohup podman system service --time=0 "unix://$podman_sock" >/var/log/aishell-podman.log 2>&1) &
     for _ in $(seq 1 60); do
       podman_up && break
       sleep 0.5
