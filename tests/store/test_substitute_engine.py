@@ -69,6 +69,16 @@ def _forget_other_homes_roots(tmp_path: Path, engine: Engine) -> Iterator[None]:
         engine.remove_volume(str(v["Name"]))
 
 
+def serve_doctored(engine: Engine, env_id: str, ref: str, dockerfile: str) -> None:
+    """Push an image built from ``dockerfile`` as ``ref``; forget the env here."""
+    subprocess.run(["docker", "build", "-q", "-t", ref, "-"], input=dockerfile.encode(),
+                   check=True, capture_output=True)
+    subprocess.run(["docker", "push", ref], check=True, capture_output=True)
+    forget_env(engine, env_id)
+    with contextlib.suppress(EngineError):
+        engine.remove_image(ref)
+
+
 def other_home(tmp_path: Path) -> dict[str, str]:
     """A second aishell home with an empty cache and no reachable npm registry."""
     home = tmp_path / "home-b"
@@ -124,12 +134,7 @@ def test_a_tampered_image_is_refused_and_sync_builds(project, tmp_path, engine, 
     ref = f"{oci_registry.path('tampered')}/env:{env_id}"
     dockerfile = (f"FROM {envimage.local_ref(env_id)}\n"
                   f"COPY --from={foundation_tag} /etc/hostname /tools/h/a/package.json\n")
-    subprocess.run(["docker", "build", "-q", "-t", ref, "-"], input=dockerfile.encode(),
-                   check=True, capture_output=True)
-    subprocess.run(["docker", "push", ref], check=True, capture_output=True)
-    forget_env(engine, env_id)
-    with contextlib.suppress(EngineError):
-        engine.remove_image(ref)
+    serve_doctored(engine, env_id, ref, dockerfile)
     got = sync_json(proj, "--substituter", oci_registry.path("tampered"))
     assert got["_rc"] == 0
     assert got["env"]["state"] == "built" and got["env"]["tree_digest"] == built["tree_digest"]
@@ -158,12 +163,7 @@ def test_a_substituter_serving_another_platform_is_refused(project, engine, oci_
     ref = f"{oci_registry.path('arm')}/env:{env_id}"
     # The same tree, labelled as the arm64 build: what a mixed-up cache would serve.
     dockerfile = f'FROM {local}\nLABEL "dev.aishell.platform"="linux/arm64"\n'
-    subprocess.run(["docker", "build", "-q", "-t", ref, "-"], input=dockerfile.encode(),
-                   check=True, capture_output=True)
-    subprocess.run(["docker", "push", ref], check=True, capture_output=True)
-    forget_env(engine, env_id)
-    with contextlib.suppress(EngineError):
-        engine.remove_image(ref)
+    serve_doctored(engine, env_id, ref, dockerfile)
     got = sync_json(proj, "--substituter", oci_registry.path("arm"))
     assert got["env"]["state"] == "built"
     assert got["env"]["attempts"][0]["outcome"] == "refused"
