@@ -19,7 +19,8 @@ pytestmark = pytest.mark.engine
 
 INSTALL = (
     "mkdir -p /tools/bin /tools/lib/empty && printf '#!/bin/sh\\necho hi\\n' > /tools/bin/hi "
-    "&& chmod 700 /tools/bin/hi && ln /tools/bin/hi /tools/bin/hi-too && echo data > /tools/lib/data && ln -s bin/hi /tools/hi"
+    "&& chmod 700 /tools/bin/hi && ln /tools/bin/hi /tools/bin/hi-too "
+    "&& echo data > /tools/lib/data && ln -s bin/hi /tools/hi"
 )
 
 
