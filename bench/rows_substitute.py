@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from bench.context import BenchContext
-from bench.rows_sync import _docker, _env, _project, _remove_images, cold_sync_row
+from bench.rows_sync import _docker, _env, _project, _remove_images, cold_sync_row, settle
 from bench.timing import Row, repeat_only, time_command
 from tests.fixtures_oci import OciRegistry, serve_registry
 
@@ -80,6 +80,7 @@ def restore_row(ctx: BenchContext) -> Row:
 
     def once() -> float:
         _docker("volume", "rm", "-f", p["volume"], check=False)
+        settle()
         return time_command(argv, env=_env(home), cwd=str(p["dir"]))
 
     a = repeat_only(once, ctx.live_repeat, warmup=0)
@@ -130,6 +131,7 @@ def substituted_row(ctx: BenchContext) -> Row:
         _remove_images(p["env_id"])
         n[0] += 1
         fresh = ctx.workdir / f"substituted-home-{n[0]}"
+        settle()
         t = time_command([*ctx.aishell, "sync", "--locked", "-q", "--substituter", target],
                          env=_env(fresh), cwd=str(p["dir"]))
         info = json.loads(_docker("image", "inspect", f"aishell-env:{p['env_id']}",
