@@ -84,22 +84,27 @@ def _entry(ctx: Context, p: Plan, noted: dict[str, list[int] | None]) -> dict[st
         "said": list(p.said), "title": ctx.project.name,
         "record": record_of(ctx, p, replay=True),
     }
-    if p.env_volume is None:
+    if p.env_volume is None and (req.tty or req.extra_args):
+        # The engine CLI runs it: a TTY is its job, and extra engine arguments have no
+        # API form here.
         entry.update(mode="cli", argv=cli_args(req, ctx.engine.cli), process_env=req.process_env(),
                      images=images)
         return entry
-    info = ctx.engine.volume_inspect(p.env_volume)
-    env_id = ((info or {}).get("Labels") or {}).get("dev.aishell.env-id")
-    if not env_id:
-        return None
+    env: dict[str, str] | None = None
+    if p.env_volume is not None:
+        info = ctx.engine.volume_inspect(p.env_volume)
+        env_id = ((info or {}).get("Labels") or {}).get("dev.aishell.env-id")
+        if not env_id:
+            return None
+        env = {"volume": p.env_volume, "env_id": env_id}
     body = create_body(req, {})
     del body["Env"]
     prefix = json.dumps(body, separators=(",", ":"))
     entry.update(
         mode="api", argv=[ctx.engine.cli, "start", "--attach", "--interactive"],
         process_env={}, images=images + _base_check(ctx),
-        env={"volume": p.env_volume, "env_id": env_id},
-        create_path="/containers/create", body_prefix=prefix[:-1],
+        env=env,
+        create_path="/containers/create", body_prefix=prefix[:-1], tty=req.tty,
         passthrough=list(req.env_passthrough), fixed_env=dict(req.env),
     )
     return entry
