@@ -245,6 +245,19 @@ def _store_lock(environ: Mapping[str, str]) -> int | None:
     return fd
 
 
+def _answer(sock: str, entry: dict[str, Any], path: str) -> int | None:
+    """Print a saved answer again, when its env (if it names one) is still complete."""
+    env = entry.get("env")
+    if env and not _env_complete(sock, env["volume"], env["env_id"]):
+        return None
+    sys.stdout.write(entry["stdout"])
+    sys.stderr.write(entry["stderr"])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    bookkeeping(entry.get("record"), stamp=path[: -len(".plan")] + ".used")
+    return int(entry["code"])
+
+
 def _announce(entry: dict[str, Any], path: str) -> None:
     """What a launch does just before the hand-over: its warnings again, the use record
     (in a detached child), the CLI's variables, the terminal title."""
@@ -272,15 +285,13 @@ def launch(argv: Sequence[str]) -> int | None:
             return None
         if any(signature(path) != sig for path, sig in entry["inputs"]):
             return None
-        if entry["mode"] == "answer":  # a pure command's saved answer (lock --check)
-            sys.stdout.write(entry["stdout"])
-            sys.stderr.write(entry["stderr"])
-            return int(entry["code"])
         sock = entry["socket"]  # the engine the plan was made for (DOCKER_HOST, context, podman)
         if any(_image_id(sock, ref) != image_id for ref, image_id in entry["images"]):
             return None
         if not all(_running(sock, name, cid) for name, cid in entry.get("containers", ())):
             return None
+        if entry["mode"] == "answer":  # a saved answer: lock --check, a no-op sync
+            return _answer(sock, entry, path)
     except (OSError, KeyError, TypeError, ValueError):
         return None
     argv_out: list[str] = entry["argv"]

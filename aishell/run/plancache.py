@@ -170,6 +170,36 @@ def save_answer(ctx: Context, code: int, stdout: str, stderr: str) -> None:
     })
 
 
+def save_sync(ctx: Context, result: Any, stdout: str, stderr: str) -> None:
+    """Save a no-op ``sync``: answered again while its inputs, the images it found and its
+    env are unchanged; the replay records the use in the index, as this sync did."""
+    env = result.env
+    lock_path = str(ctx.config.lock_path)
+
+    def make(noted: dict[str, list[int] | None]) -> dict[str, Any] | None:
+        sock = wire.socket_path(ctx.engine.docker_host)
+        if sock is None:
+            return None
+        images = [[tag, image_id] for _role, image_id, tag in result.images_used]
+        from aishell.lock.freshness import read_lock  # noqa: PLC0415
+
+        lock = read_lock(ctx.config.lock_path)
+        if lock is None:
+            return None
+        return {
+            "format": fast.FORMAT, "socket": sock, "mode": "answer", "code": 0,
+            "stdout": stdout, "stderr": stderr, "said": [],
+            "images": images + _base_check(ctx),
+            "env": {"volume": env.volume, "env_id": env.env_id},
+            "record": {"kind": "use", "project": str(ctx.project), "lock_path": lock_path,
+                       "env_ids": dict(lock.env_ids()),
+                       "images": [list(i) for i in result.images_used]},
+            "inputs": [[path, sig] for path, sig in sorted(noted.items())],
+        }
+
+    _save(ctx, make)
+
+
 def _save(ctx: Context, make: Callable[[dict[str, list[int] | None]], dict[str, Any] | None]) -> None:
     current = inputs.current()
     if current is None:

@@ -231,8 +231,8 @@ def test_a_replayed_exec_without_a_tty_streams_passes_signals_and_removes_its_co
     assert again.returncode == 3 and again.stdout == "ABC\n" * 20000, again.stderr
     assert again.stderr.endswith("to-stderr\n")
     assert plans(private_state) == saved
-    trap = ["exec", "--", "sh", "-c", "trap 'echo got-term; exit 42' TERM; echo ready; "
-            "while :; do sleep 0.1; done"]
+    loop = "trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.1; done"
+    trap = ["exec", "--", "sh", "-c", loop]
     assert run_aishell(*trap[:2], "true", cwd=project).returncode == 0
     for _ in range(2):  # the first run saves the plan, the second replays it
         proc = subprocess.Popen([sys.executable, "-m", "aishell", *trap], cwd=project,
