@@ -178,3 +178,24 @@ def test_a_network_override_in_docker_args_is_refused_in_strict_mode(net_project
     assert r.returncode == 1
     assert "--network bridge puts the sandbox on another network" in r.stderr
     assert np.leftovers() == []
+
+
+def test_gc_keeps_the_proxy_image_a_project_launched_with(net_project, engine):
+    from datetime import timedelta
+
+    from aishell.lock.foundation import Foundation
+    from aishell.paths import default_paths
+    from aishell.store import gc, proxyimage
+
+    np = net_project
+    np.configure("allowlist")
+    assert np.aishell("exec", "--", "true").returncode == 0
+    image = proxyimage.proxy_image(Foundation.from_settings())
+    labels = engine.image_inspect(image.tag)["Config"]["Labels"]
+    assert labels["dev.aishell.kind"] == "proxy"
+    assert labels["dev.aishell.managed"] == "1"
+    result = gc.collect_garbage(default_paths(), engine, dry_run=True,
+                                older_than=timedelta(0),
+                                label_filter={"dev.aishell.store.proxy-id": image.id})
+    assert result.candidates == ()  # the project's launch record is its root
+    assert result.reachable == 1
