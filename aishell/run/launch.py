@@ -146,7 +146,10 @@ def prepare(
     tty: bool,
     one_shot: bool = False,
     command: Sequence[str] | None = None,
+    offline_sandbox: bool = False,
 ) -> Plan:
+    """The plan of a launch; ``offline_sandbox``: one that runs with ``--network none``
+    whatever ``[network] mode`` says (gitleaks), so no egress proxy is prepared."""
     _check_project(ctx.project)
     cfg = ctx.config
     said: list[str] = []  # the warnings of this plan, shown again when it is replayed
@@ -179,6 +182,8 @@ def prepare(
         mounts = (*p.request.mounts, *system_file_mounts(ctx, harness))
         p = replace(p, request=replace(p.request, mounts=mounts))
     used = images.used
+    if offline_sandbox:
+        p = replace(p, egress=None, request=replace(p.request, network="none"))
     if p.egress is not None:  # allowlist mode: the proxy image is one more store item
         from aishell.store.proxyimage import ensure_proxy_image  # noqa: PLC0415
 
@@ -355,5 +360,7 @@ def exec_command(ctx: Context, command: Sequence[str], *, locked: bool = False,
 
 
 def sandbox_request(ctx: Context, command: Sequence[str], *, tty: bool) -> ContainerRequest:
-    """The request of a one-off sandbox running ``command`` (config applied, no name)."""
-    return prepare(ctx, RunOptions(), tty=tty, one_shot=True, command=command).request
+    """The request of a one-off sandbox running ``command`` with no network (config
+    applied, no name): what `aishell gitleaks` runs."""
+    return prepare(ctx, RunOptions(), tty=tty, one_shot=True, command=command,
+                   offline_sandbox=True).request
