@@ -180,7 +180,8 @@ def test_a_network_override_in_docker_args_is_refused_in_strict_mode(net_project
     assert np.leftovers() == []
 
 
-def test_gc_keeps_the_proxy_image_a_project_launched_with(net_project, engine):
+def test_gc_keeps_the_proxy_image_a_project_launched_with(net_project, engine, tmp_path,
+                                                          monkeypatch):
     from datetime import timedelta
 
     from aishell.lock.foundation import Foundation
@@ -194,8 +195,40 @@ def test_gc_keeps_the_proxy_image_a_project_launched_with(net_project, engine):
     labels = engine.image_inspect(image.tag)["Config"]["Labels"]
     assert labels["dev.aishell.kind"] == "proxy"
     assert labels["dev.aishell.managed"] == "1"
+    # A dry run over every aishell item of the engine (it changes nothing). Not confined
+    # by a label_filter: podman 4.3 answers an image list filtered by two labels with none.
     result = gc.collect_garbage(default_paths(), engine, dry_run=True,
-                                older_than=timedelta(0),
-                                label_filter={"dev.aishell.store.proxy-id": image.id})
-    assert result.candidates == ()  # the project's launch record is its root
-    assert result.reachable == 1
+                                older_than=timedelta(0))
+    image_id = engine.image_inspect(image.tag)["Id"]
+    assert image_id not in {c.id for c in result.candidates}  # the launch record is its root
+    assert result.reachable >= 1
+    # control: a home that never launched in allowlist mode would sweep it
+    monkeypatch.setenv("AISHELL_HOME", str(tmp_path / "other home"))
+    fresh = gc.collect_garbage(default_paths(), engine, dry_run=True, older_than=timedelta(0))
+    assert image_id in {c.id for c in fresh.candidates}
+
+
+def test_a_sandbox_with_an_env_volume_runs_behind_its_proxy(lock_env, net_project):
+    """The env path: the sandbox is created through the API (so the store lock can be
+    released once it exists) and attached with `start --attach` as a child of aishell."""
+    from tests.fixtures_lock import write_manifest
+    from tests.run.test_fast_engine import env_volumes
+
+    del lock_env  # the fixture registry on loopback; sync installs on the host side
+    np = net_project
+    write_manifest(np.path, 'a = { npm = "agent-a", version = "^1" }',
+                   f'[network]\nmode = "allowlist"\nallow = ["{ALLOWED}"]\n')
+    try:
+        r = np.aishell("-v", "exec", "--", "sh", "-c",
+                       "agent-a; curl -sS -o /dev/null -w '%{http_code} ' "
+                       f"https://{ALLOWED}/; curl -sS -o /dev/null -w '%{{http_connect}}' "
+                       f"https://{DENIED}/", timeout=600)
+        assert r.stdout == "agent-a@1.0.0\n200 403", r.stderr
+        assert "+ run: docker start --attach --interactive" in r.stderr.replace(
+            "podman start", "docker start")
+        assert f"egress: 1 denied: {DENIED}" in r.stderr
+        assert np.leftovers() == []
+    finally:
+        for volume in env_volumes(np.path):
+            subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True,
+                           check=False)
