@@ -232,3 +232,36 @@ def test_a_sandbox_with_an_env_volume_runs_behind_its_proxy(lock_env, net_projec
         for volume in env_volumes(np.path):
             subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True,
                            check=False)
+
+
+def test_an_upstream_proxy_is_chained_through(net_project, engine):
+    """A "corporate" proxy (a second tinyproxy on the default network, admitting npm only)
+    as [network] upstream: the sandbox's request reaches npm through both proxies."""
+    from aishell.lock.foundation import Foundation
+    from aishell.request import ContainerRequest
+    from aishell.run import egress
+    from aishell.store import proxyimage
+
+    np = net_project
+    np.configure("allowlist")
+    corp = egress.Egress("0" * 12, (ALLOWED,))
+    upstream = engine.create_sandbox(ContainerRequest(
+        image=proxyimage.proxy_image(Foundation.from_settings()).tag,
+        env=egress.sidecar_env(corp), interactive=False, remove=False,
+        labels={"dev.aishell.project": str(np.path)}), {})
+    try:
+        engine.start_container(upstream)
+        wait_for(lambda: b"Accepting connections" in (
+            engine.read_file(upstream, egress.LOG_PATH) or b""))
+        networks = engine.container_inspect(upstream)["NetworkSettings"]["Networks"]
+        address = networks[engine.default_network()]["IPAddress"]
+        with (np.path / "aishell.toml").open("a", encoding="utf-8") as fh:
+            fh.write(f'upstream = "{address}:{egress.PORT}"\n')
+        r = np.aishell("exec", "--", "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                       f"https://{ALLOWED}/")
+        assert r.stdout == "200", r.stderr
+        log = (engine.read_file(upstream, egress.LOG_PATH) or b"").decode()
+        assert f"CONNECT {ALLOWED}:443" in log  # it came through the corporate proxy
+    finally:
+        engine.remove_container(upstream, force=True)
+    assert np.leftovers() == []
