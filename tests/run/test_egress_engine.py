@@ -48,6 +48,12 @@ class NetProject:
             text=True, check=True).stdout.split()
         return containers + networks
 
+    def sandbox_running(self) -> bool:
+        return bool(subprocess.run(
+            ["docker", "ps", "-q", "--filter", "status=running", "--filter",
+             "label=dev.aishell.kind=sandbox", "--filter", f"label=dev.aishell.project={self.path}"],
+            capture_output=True, text=True, check=True).stdout.strip())
+
     def cleanup(self) -> None:
         label = f"label=dev.aishell.project={self.path}"
         for kind in ("container", "network"):
@@ -158,7 +164,9 @@ def test_a_terminated_launch_removes_its_proxy(net_project):
                             cwd=np.path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
     try:
-        wait_for(lambda: len(np.leftovers()) >= 3, timeout=120)  # proxy, network, sandbox
+        # the sandbox runs (so the engine CLI passes signals on to it), next to its proxy
+        wait_for(np.sandbox_running, timeout=120)
+        assert len(np.leftovers()) == 3  # proxy, network, sandbox
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=60)
     finally:
