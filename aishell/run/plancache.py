@@ -37,10 +37,13 @@ PLANS_KEPT = 64  # plans per state dir; the oldest go first
 
 
 def cacheable(p: Plan, *, one_shot: bool) -> bool:
+    """Whether a replay of ``p`` would be the same launch. Not with an egress sidecar
+    (allowlist mode): its network, proxy and address are made anew by every launch, and
+    the replay has no process left to remove them afterwards."""
     req = p.request
     uses_env = p.env_volume is not None
     return (one_shot and not req.detach and not p.prepare_dirs and not p.prepare_files
-            and not (uses_env and req.extra_args))
+            and not (uses_env and req.extra_args) and p.egress is None)
 
 
 def record_of(ctx: Context, p: Plan, *, replay: bool) -> dict[str, Any] | None:
@@ -50,6 +53,9 @@ def record_of(ctx: Context, p: Plan, *, replay: bool) -> dict[str, Any] | None:
     if p.env_volume is None:
         return {"kind": "launch", "project": str(ctx.project), "images": images}
     if not replay:
+        if any(role == "proxy" for role, _id, _tag in p.images):
+            # sync recorded the env and its images, not the proxy image: record them all
+            return {"kind": "launch", "project": str(ctx.project), "images": images}
         return None
     from aishell.lock.freshness import read_lock  # noqa: PLC0415
 
