@@ -16,7 +16,6 @@ from pathlib import Path
 from bench import (
     detection,
     gc_store,
-    launch_steps,
     rows_launch,
     rows_store,
     rows_substitute,
@@ -29,7 +28,6 @@ ROWS: dict[str, Callable[[BenchContext], Row]] = {
     "cli": rows_launch.cli_start,
     "launch": rows_launch.launch,
     "attach": rows_launch.attach,
-    "launch-steps": launch_steps.launch_steps_row,
     "lock-check": rows_sync.lock_check_row,
     "cold-sync": rows_sync.cold_sync_row,
     "offline-sync": rows_sync.offline_sync_row,

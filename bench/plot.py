@@ -5,8 +5,6 @@
 performance-sync.png    cold sync (aishell vs npm install -g), offline re-sync, no-op sync and
                         no-op lock check on one log axis, min-max whiskers around the median.
 performance-ratios.png  every row's time ratio aishell/baseline against its target.
-performance-launch.png  `aishell exec -- true` step by step (launch-steps row) next to plain
-                        `docker run --rm --init`.
 """
 
 from __future__ import annotations
@@ -40,7 +38,11 @@ def sync_plot(rows: dict[str, dict[str, Any]], out: Path) -> None:
         bars += [("cold sync: npm install -g (baseline)", rows["cold-sync"]["baseline"], BASELINE),
                  ("cold sync: aishell sync", rows["cold-sync"]["aishell"], AISHELL)]
     if "offline-sync" in rows:
-        bars.append(("offline re-sync (cache warm)", rows["offline-sync"]["aishell"], AISHELL))
+        bars.append(("offline rebuild (cache warm)", rows["offline-sync"]["aishell"], AISHELL))
+    if "substituted" in rows:
+        bars.append(("substituted (fresh home)", rows["substituted"]["aishell"], AISHELL))
+    if "restore" in rows:
+        bars.append(("restore from the local archive", rows["restore"]["aishell"], AISHELL))
     if "noop-sync" in rows:
         bars.append(("no-op sync", rows["noop-sync"]["aishell"], AISHELL))
     if "lock-check" in rows:
@@ -61,7 +63,7 @@ def sync_plot(rows: dict[str, dict[str, Any]], out: Path) -> None:
 
 
 TARGET_RATIO = {  # rows whose target is a time ratio aishell/baseline (upper bound)
-    "launch": 1.10, "launch-steps": 1.10, "cold-sync": 1.0, "offline-sync": 0.35,
+    "launch": 1.10, "attach": 1.15, "cold-sync": 1.0, "restore": 0.35,
     "verify": 1 / 0.8, "detection": 3.0,
 }
 
@@ -94,32 +96,6 @@ def ratio_plot(rows: dict[str, dict[str, Any]], out: Path) -> None:
     plt.close(fig)
 
 
-def launch_plot(rows: dict[str, dict[str, Any]], out: Path) -> None:
-    r = rows.get("launch-steps")
-    if r is None:
-        return
-    steps = [("python start", r["python_start"], "#b7c9e2"),
-             ("aishell before the engine CLI\n(imports, argv, config, image check)",
-              r["aishell_python"], AISHELL),
-             ("engine CLI until exit\n(start/attach, entrypoint, true)", r["aishell_docker_run"],
-              "#1b3f6b")]
-    fig, ax = plt.subplots(figsize=(8, 3.6))
-    left = 0.0
-    for label, value, color in steps:
-        ax.barh(1, value * 1000, left=left * 1000, color=color, height=0.5,
-                label=f"{label}: {value * 1000:.0f} ms")
-        left += value
-    ax.barh(0, r["plain_docker_run"] * 1000, color=BASELINE, height=0.5,
-            label=f"docker run --rm --init: {r['plain_docker_run'] * 1000:.0f} ms")
-    ax.set_yticks([0, 1], ["docker run", "aishell exec"])
-    ax.set_xlabel("milliseconds (medians, same run)")
-    ax.set_title("Launching `true`: where the time goes")
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=2)
-    fig.tight_layout()
-    fig.savefig(out / "performance-launch.png", dpi=110)
-    plt.close(fig)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.plot")
     parser.add_argument("json")
@@ -130,7 +106,6 @@ def main() -> None:
     out = Path(args.out)
     sync_plot(rows, out)
     ratio_plot(rows, out)
-    launch_plot(rows, out)
 
 
 if __name__ == "__main__":

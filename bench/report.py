@@ -13,13 +13,19 @@ from typing import Any
 FIGURES = {
     "cli": "CLI start: `aishell --version` vs `python -c pass`",
     "launch": "launch: `aishell exec -- true` vs `docker run --rm --init`, same image, mount, user",
-    "launch-steps": "launch, step by step (same, split at the exec of the engine CLI)",
     "lock-check": "no-op lock check: `aishell lock --check`, fresh lock, no network, no engine",
     "noop-sync": "no-op sync: `aishell sync`, everything present",
     "cold-sync": "cold sync: four real harnesses, empty download cache, new env volume vs "
                  "`npm install -g` of the same four into a fresh volume",
-    "offline-sync": "offline re-sync: env volume removed, cache warm (`sync --offline`) vs the "
-                    "cold sync",
+    "attach": "attach: `aishell attach NAME -- true` vs `docker exec` into the same sandbox",
+    "offline-sync": "offline rebuild: env volume removed, no restore archive, cache warm "
+                    "(`sync --offline`) vs the cold sync",
+    "restore": "restore: env volume removed, `sync --offline` from the local restore archive vs "
+               "the cold sync",
+    "substituted": "substituted sync: fresh home, empty cache, env pulled from a loopback "
+                   "`docker-registry` vs the cold sync",
+    "harness-version": "harness start: `aishell claude --version` vs `docker run … claude "
+                       "--version`, same env volume",
     "verify": "verify: `aishell verify` of the four-harness env vs `sha256sum` over the same files",
     "gc": "gc: 300 items (200 volumes, 100 images), half unreachable, vs `docker volume rm` + "
           "`docker rmi` of the same 150",
