@@ -26,15 +26,20 @@ def dispatch(ctx: Any, ns: argparse.Namespace, _routed: object) -> int:
         return recorder(ctx, image)(*args)
 
     if ns.command == "lock":
+        before = _env_ids(ctx)
         result = cmd.lock(ctx, check=ns.check, upgrade=ns.upgrade,
                           upgrade_packages=ns.upgrade_package, dry_run=ns.dry_run,
                           on_status=status, image=image, capture=capture)
+        _publish_if_moved(ctx, before, result)
         print_lock(ctx, result)
         return result.exit_code
     if ns.command in ("add", "remove"):
         fn = cmd.add if ns.command == "add" else cmd.remove
+        before = _env_ids(ctx)
         edit = fn(ctx, ns.specs if ns.command == "add" else ns.names, relock=not ns.no_lock,
                   on_status=status, image=image, capture=capture)
+        if edit.lock is not None:
+            _publish_if_moved(ctx, before, edit.lock)
         if not ctx.quiet:
             verb = "added" if ns.command == "add" else "removed"
             render.err(f"{verb} {', '.join(edit.names)} in {edit.manifest}")
@@ -50,6 +55,26 @@ def dispatch(ctx: Any, ns: argparse.Namespace, _routed: object) -> int:
         print_tree(ctx, cmd.tree(ctx))
         return 0
     raise AssertionError(ns.command)  # pragma: no cover
+
+
+def _env_ids(ctx: Any) -> set[str] | None:
+    """The env ids the project's lock names now (None: no readable lock)."""
+    from aishell.errors import AishellError  # noqa: PLC0415
+    from aishell.lock import refs  # noqa: PLC0415
+
+    try:
+        return refs.env_ids_of(ctx.config.lock_path.read_bytes())
+    except (OSError, refs.LockUnreadable, AishellError):  # the command itself says what is wrong
+        return None
+
+
+def _publish_if_moved(ctx: Any, before: set[str] | None, result: Any) -> None:
+    """A lock naming new env ids changes the project's gc root: publish it on the engine
+    (other homes' gc must see it), unless nothing was written."""
+    if result.status == "written" and set(result.env_ids.values()) != (before or set()):
+        from aishell.store import engineroots  # noqa: PLC0415
+
+        engineroots.publish_or_warn(ctx.engine, ctx.paths)
 
 
 def _status(ctx: Any) -> Any:

@@ -1,7 +1,9 @@
 """What a launch tells the store index: the images (and env) a project runs on.
 
 Written after the hand-over to the engine CLI (from a detached child), so a launch never
-waits on the index's lock or fsync; the index keeps last use to the minute.
+waits on the index's lock or fsync; the index keeps last use to the minute. The same child
+then publishes this home's gc roots on the engine (aishell.store.engineroots), so other
+homes' gc sees what the launch recorded, and refreshes the home's heartbeat when it is due.
 """
 
 from __future__ import annotations
@@ -21,10 +23,18 @@ def record(entry: dict[str, Any]) -> None:
         from aishell.store import indexfile  # noqa: PLC0415
 
         indexfile.record_launch(paths, project, images)
-        return
-    from aishell.store import index  # noqa: PLC0415
+    else:
+        from aishell.store import index  # noqa: PLC0415
 
-    lock_path = Path(entry["lock_path"])
-    index.record_use(paths, project, lock_path=lock_path, env_ids=entry["env_ids"],
-                     images=[index.ImageRef(*i) for i in images],
-                     lock_bytes=lock_path.read_bytes() if lock_path.is_file() else None)
+        lock_path = Path(entry["lock_path"])
+        index.record_use(paths, project, lock_path=lock_path, env_ids=entry["env_ids"],
+                         images=[index.ImageRef(*i) for i in images],
+                         lock_bytes=lock_path.read_bytes() if lock_path.is_file() else None)
+    from aishell.engine import Engine  # noqa: PLC0415
+    from aishell.store import engineroots  # noqa: PLC0415
+
+    engine = Engine(docker_host=entry.get("docker_host"), cli=entry.get("engine_cli"))
+    try:
+        engineroots.publish_or_warn(engine, paths)
+    finally:
+        engine.close()
