@@ -54,9 +54,11 @@ def private_state(tmp_path_factory: pytest.TempPathFactory,
         from aishell.paths import default_paths
         from aishell.store import engineroots
 
-        with contextlib.suppress(AishellError):
+        paths = default_paths()
+        # a launch's detached recording child may still be publishing: wait for it
+        with contextlib.suppress(AishellError), engineroots.publishing(paths):
             engine = Engine()
-            me = engineroots.home_id(default_paths())
+            me = engineroots.home_id(paths)
             for v in engine.list_volumes({engineroots.HOME: me}):
                 engine.remove_volume(str(v["Name"]))
             engine.close()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aishell.engine import Engine
@@ -54,6 +54,3 @@ def remove_containers(engine: Engine, containers: Sequence[Mapping[str, Any]]) -
             removed.append(str(c["Id"]))
     return removed
 
-
-def created(c: Mapping[str, Any]) -> datetime:
-    return datetime.fromtimestamp(int(c.get("Created") or 0), UTC)

@@ -112,16 +112,28 @@ def _seen(volume: Mapping[str, Any]) -> datetime:
     return _time(labels.get(SEEN)) or _time(volume.get("CreatedAt")) or datetime.now(UTC)
 
 
+_held: set[str] = set()  # the homes whose publishing lock this process holds
+
+
 @contextmanager
-def _publishing(paths: Paths) -> Iterator[None]:
-    """One publisher per home at a time (sync, gc, pin and a launch's child may overlap)."""
-    directory = paths.state / "locks"
-    directory.mkdir(parents=True, exist_ok=True)
-    fd = os.open(directory / "gcroots.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+def publishing(paths: Paths) -> Iterator[None]:
+    """One publisher per home at a time (sync, gc, pin and a launch's child may overlap).
+
+    Re-entrant within a process: a launch's recording child holds it from its start, so
+    whoever takes it next (a test's teardown) waits until that child has published.
+    """
+    path = paths.state / "locks" / "gcroots.lock"
+    if str(path) in _held:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        _held.add(str(path))
         yield
     finally:
+        _held.discard(str(path))
         os.close(fd)
 
 
@@ -168,7 +180,7 @@ def publish_home(engine: Engine, paths: Paths, *, keep_generations: int | None =
     """
     from aishell.store import index, roots  # noqa: PLC0415
 
-    with _publishing(paths):
+    with publishing(paths):
         keep = index.store_settings(paths).keep_generations if keep_generations is None \
             else keep_generations
         found = roots.collect(paths, index.load(paths), [], keep_generations=keep)
