@@ -69,11 +69,19 @@ def _env_ids(ctx: Any) -> set[str] | None:
 
 
 def _publish_if_moved(ctx: Any, before: set[str] | None, result: Any) -> None:
-    """A lock naming new env ids changes the project's gc root: publish it on the engine
-    (other homes' gc must see it), unless nothing was written."""
-    if result.status == "written" and set(result.env_ids.values()) != (before or set()):
-        from aishell.store import engineroots  # noqa: PLC0415
+    """A lock naming new env ids changes the gc root of a project this home recorded:
+    publish it on the engine (other homes' gc must see it). A lock that wrote nothing, or
+    of a project never synced or run here, has nothing to publish (and needs no engine)."""
+    if result.status != "written" or set(result.env_ids.values()) == (before or set()):
+        return
+    from aishell.errors import AishellError  # noqa: PLC0415
+    from aishell.store import engineroots, index  # noqa: PLC0415
 
+    try:
+        recorded = index.project_key(ctx.project) in index.load(ctx.paths).projects
+    except AishellError:  # a damaged index: gc says so; the lock itself is written
+        return
+    if recorded:
         engineroots.publish_or_warn(ctx.engine, ctx.paths)
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from aishell.cli.store import print_gc
 from aishell.errors import EngineError
+from aishell.lock import refs as lockrefs
 from aishell.paths import Paths, default_paths
 from aishell.store import engineroots, index, inventory
 from aishell.store import listing as store_cmd
@@ -227,3 +228,30 @@ def test_rollback_publishes_the_env_its_lock_names_again(store):
     assert f"env:{a[1]}" not in {v.get(engineroots.REF) for v in published(store, store.paths).values()}
     store_cmd.rollback(store.paths, store.engine, project, to=1)
     assert f"env:{a[1]}" in {v.get(engineroots.REF) for v in published(store, store.paths).values()}
+
+
+def test_a_lock_that_changes_the_env_id_publishes_it(store, tmp_path):
+    from tests.lock.test_locking_cli import project_with_lock
+
+    (tmp_path / "locked").mkdir()
+    project = project_with_lock(tmp_path / "locked")
+    lock = project / "aishell.lock"
+    old = sorted(lockrefs.env_ids_of(lock.read_bytes()))
+    index.record_use(store.paths, project, lock_path=lock, env_ids={"linux/amd64": old[0]},
+                     images=[], lock_bytes=lock.read_bytes())
+    engineroots.publish_home(store.engine, store.paths)
+    refs = {v.get(engineroots.REF) for v in published(store, store.paths).values()}
+    assert {f"env:{e}" for e in old} <= refs
+    (project / "aishell.toml").write_text("[harnesses]\n")  # dropping the harness: a new env id
+    r = run_aishell("lock", cwd=project, env={"npm_config_registry": "http://127.0.0.1:9/"})
+    assert r.returncode == 0, r.stderr
+    assert "could not publish" not in r.stderr
+    new = sorted(lockrefs.env_ids_of(lock.read_bytes()))
+    assert new != old
+    refs = {v.get(engineroots.REF) for v in published(store, store.paths).values()}
+    assert {f"env:{e}" for e in new} <= refs
+    # generation 1 (what the sync recorded) keeps its env for rollback; the rest of the
+    # old lock was only the project root's, and no longer is
+    assert f"env:{old[0]}" in refs
+    gone = set(old) - set(new) - {old[0]}
+    assert gone and not {f"env:{e}" for e in gone} & refs
