@@ -13,7 +13,15 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import detection, gc_store, launch_steps, rows_launch, rows_store, rows_sync
+from bench import (
+    detection,
+    gc_store,
+    launch_steps,
+    rows_launch,
+    rows_store,
+    rows_substitute,
+    rows_sync,
+)
 from bench.context import BenchContext
 from bench.timing import Row
 
@@ -25,6 +33,8 @@ ROWS: dict[str, Callable[[BenchContext], Row]] = {
     "lock-check": rows_sync.lock_check_row,
     "cold-sync": rows_sync.cold_sync_row,
     "offline-sync": rows_sync.offline_sync_row,
+    "restore": rows_substitute.restore_row,
+    "substituted": rows_substitute.substituted_row,
     "noop-sync": rows_sync.noop_sync_row,
     "harness-version": rows_sync.harness_version_row,
     "verify": rows_sync.verify_row,
@@ -35,7 +45,8 @@ ROWS: dict[str, Callable[[BenchContext], Row]] = {
     "digest-volume": rows_store.digest_volume_row,
 }
 # Rows that need the real npm registry (the four real harnesses): only with --live.
-LIVE = {"cold-sync", "offline-sync", "noop-sync", "harness-version", "verify", "sharing"}
+LIVE = {"cold-sync", "offline-sync", "restore", "substituted", "noop-sync", "harness-version",
+        "verify", "sharing"}
 
 
 def _sh(*argv: str) -> str:

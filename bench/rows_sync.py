@@ -11,7 +11,9 @@ cold sync   aishell: `aishell sync --locked` with an empty download cache (a fre
             versions into a fresh volume, in a container of the foundation image with the
             same Node.js and npm (taken from the env) and an empty npm cache, the install
             scripts of claude and opencode allowed (aishell runs exactly those).
-offline     env volume removed, cache warm: `aishell sync --offline` vs the cold sync.
+offline     env volume removed, no restore archive, cache warm: `aishell sync --offline`
+            (a rebuild with `npm ci --offline`) vs the cold sync. The restore archive and
+            substituters have their rows in bench/rows_substitute.py.
 no-op sync  `aishell sync` with everything present vs `python -c pass`.
 verify      `aishell verify VOLUME` vs sha256sum / b3sum / Python blake3 over the same files
             in the volume's host directory (page cache warm for all).
@@ -80,6 +82,14 @@ def _remove_labelled(tag: str) -> None:
         _docker("rm", "-f", c, check=False)
     for v in _docker("volume", "ls", "-q", "--filter", label, check=False).split():
         _docker("volume", "rm", "-f", v, check=False)
+
+
+def _remove_images(env_id: str) -> None:
+    """Every tag of the env's image (local archive, pulled names) and so the image."""
+    ids = set(_docker("images", "-q", "--filter", f"label=dev.aishell.env-id={env_id}",
+                      check=False).split())
+    for image_id in ids:
+        _docker("rmi", "-f", image_id, check=False)
 
 
 def _host_dir(volume: str) -> Path:
@@ -186,15 +196,16 @@ def offline_sync_row(ctx: BenchContext) -> Row:
     env = _env(ctx.state["warm_home"])
     argv = [*ctx.aishell, "sync", "--offline", "-q"]
 
-    def once() -> float:
+    def once() -> float:  # a rebuild: no restore archive (the restore row measures that)
         _docker("volume", "rm", "-f", p["volume"], check=False)
+        _remove_images(p["env_id"])
+        (ctx.state["warm_home"] / "config" / "config.toml").unlink(missing_ok=True)
         return time_command(argv, env=env, cwd=str(p["dir"]))
 
     a = repeat_only(once, ctx.live_repeat, warmup=0)
-    ratio = a.median / cold.aishell.median
-    return Row("offline re-sync: env volume removed, download cache warm "
-               "(`aishell sync --offline`) vs the cold sync", a, cold.aishell, "≤ 0.35×",
-               ratio <= 0.35)
+    return Row("offline rebuild: env volume removed, no restore archive, download cache warm "
+               "(`aishell sync --offline`) vs the cold sync", a, cold.aishell,
+               "reported (the restore row has the ≤ 0.35× target)", True)
 
 
 def _ensure_env(ctx: BenchContext) -> dict[str, Any]:

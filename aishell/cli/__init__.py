@@ -7,7 +7,8 @@ module per command group that dispatches to its stage and renders the result
 and :mod:`.crash`, the one top-level error handler.
 
 A launch seen before is replayed from its cached plan (:mod:`aishell.run.fast`) before
-anything else is imported; any other command imports only its own group's module and
+anything else is imported, and so is the answer of a ``lock --check`` of an unchanged
+project; any other command imports only its own group's module and
 builds only its own command's parser.
 """
 
@@ -71,11 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from aishell.cli import completion  # noqa: PLC0415
 
         return completion.complete(args[1:])
-    options, word, _rest = split(args)
+    options, word, rest = split(args)
     if word is None and options == ["--version"]:
         print(f"aishell {__version__}")
         return 0
-    if word in LAUNCH_WORDS:
+    if word in LAUNCH_WORDS or (word == "lock" and "--check" in rest):
         from aishell.run import fast  # noqa: PLC0415
 
         replayed = fast.launch(args)

@@ -25,9 +25,22 @@ def dispatch(ctx: Any, ns: argparse.Namespace, _routed: object) -> int:
 
         return recorder(ctx, image)(*args)
 
+    if ns.command == "lock" and ns.check:
+        from aishell.run import plancache  # noqa: PLC0415
+
+        with plancache.capturing() as (out, err):
+            result = cmd.lock(ctx, check=True, upgrade=ns.upgrade,
+                              upgrade_packages=ns.upgrade_package, dry_run=ns.dry_run,
+                              on_status=status, image=image, capture=capture)
+            print_lock(ctx, result)
+        if result.exit_code == 0 and result.status == "fresh":
+            # A fresh check is a function of files alone: the next identical one is
+            # answered from the plan cache without loading the lock (aishell.run.fast).
+            plancache.save_answer(ctx, 0, out.text, err.text)
+        return result.exit_code
     if ns.command == "lock":
         before = _env_ids(ctx)
-        result = cmd.lock(ctx, check=ns.check, upgrade=ns.upgrade,
+        result = cmd.lock(ctx, check=False, upgrade=ns.upgrade,
                           upgrade_packages=ns.upgrade_package, dry_run=ns.dry_run,
                           on_status=status, image=image, capture=capture)
         _publish_if_moved(ctx, before, result)

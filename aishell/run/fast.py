@@ -1,5 +1,8 @@
 """A launch from the plan cache: a launch seen before starts at the engine's speed.
 
+(The same cache answers ``lock --check`` of an unchanged project: see
+:func:`aishell.run.plancache.save_answer`.)
+
 A launch computes its plan (config, lock, images, the container request) once and
 :mod:`aishell.run.plancache` writes it to ``<state>/launch-plans/<key>.plan``. The key
 is the exact command line, working directory, user, terminal state and environment
@@ -88,7 +91,7 @@ def key(argv: Sequence[str], environ: Mapping[str, str], cwd: str) -> str:
     """The plan's file name: everything a launch reads that is not a file."""
     material = (
         FORMAT, __version__, sys.version, sys.executable, list(argv), cwd,
-        os.getuid(), os.getgid(), os.isatty(0), os.isatty(1),
+        os.getuid(), os.getgid(), os.isatty(0), os.isatty(1), os.isatty(2),
         sorted((k, v) for k, v in environ.items() if k not in VOLATILE),
         _sources(),
     )
@@ -256,6 +259,10 @@ def launch(argv: Sequence[str]) -> int | None:
             return None
         if any(signature(path) != sig for path, sig in entry["inputs"]):
             return None
+        if entry["mode"] == "answer":  # a pure command's saved answer (lock --check)
+            sys.stdout.write(entry["stdout"])
+            sys.stderr.write(entry["stderr"])
+            return int(entry["code"])
         sock = entry["socket"]  # the engine the plan was made for (DOCKER_HOST, context, podman)
         if any(_image_id(sock, ref) != image_id for ref, image_id in entry["images"]):
             return None

@@ -8,14 +8,20 @@ engine CLI's arguments, the variables the launch sets for it (values written in 
 never a passed-through host value), the warnings to show again, the images and env it
 needs, and the signature of every file the plan was computed from. A file that changed
 between its read and the save means the plan is not saved.
+
+A command whose answer is a pure function of files — ``lock --check`` of a fresh lock —
+is saved the same way as an *answer*: what it printed and its exit code, replayed while
+every input is unchanged (:func:`save_answer`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import marshal
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +121,45 @@ def save_attach(ctx: Context, container: str, container_id: str, argv: list[str]
     _save(ctx, lambda noted: {
         "format": fast.FORMAT, "socket": sock, "mode": "cli", "argv": argv, "process_env": {}, "said": [],
         "title": None, "record": None, "images": [], "containers": [[container, container_id]],
+        "inputs": [[path, sig] for path, sig in sorted(noted.items())],
+    })
+
+
+class Tee:
+    """A stream that writes through and keeps what was written."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return int(self.stream.write(text))
+
+    def __getattr__(self, name: str) -> Any:  # flush, isatty, fileno, encoding, …
+        return getattr(self.stream, name)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+@contextlib.contextmanager
+def capturing() -> Iterator[tuple[Tee, Tee]]:
+    """Standard output and error written through and kept, for :func:`save_answer`."""
+    out, err = Tee(sys.stdout), Tee(sys.stderr)
+    sys.stdout, sys.stderr = out, err
+    try:
+        yield out, err
+    finally:
+        sys.stdout, sys.stderr = out.stream, err.stream
+
+
+def save_answer(ctx: Context, code: int, stdout: str, stderr: str) -> None:
+    """Save what this command printed, to be printed again while its inputs are unchanged."""
+    _save(ctx, lambda noted: {
+        "format": fast.FORMAT, "socket": "", "mode": "answer", "code": code,
+        "stdout": stdout, "stderr": stderr, "images": [], "said": [], "record": None,
         "inputs": [[path, sig] for path, sig in sorted(noted.items())],
     })
 

@@ -6,7 +6,9 @@ mtimes (all 0), no owners (0:0, no names), modes reduced to what the tree digest
 (directories 0755, files 0755 when owner-executable else 0644, symlinks 0777). Entries
 come depth-first with the names of each directory sorted bytewise — the order Go's
 ``filepath.WalkDir`` gives, so the engine's own archive of a volume arrives in it — and a
-second name of a hard-linked file is a hard link to the first. Long or non-UTF-8 names go
+second name of a hard-linked file is a hard link to the first, with the first's mode (an
+engine that unpacks the layer applies a link's mode to the shared file, so a link header
+of 0644 would take the executable bit off its target). Long or non-UTF-8 names go
 into pax records, which :mod:`tarfile` writes deterministically.
 
 The same tree therefore gives the same bytes on every machine, whether it is read from
@@ -154,7 +156,7 @@ _TYPES = {tarstream.REGULAR: tarfile.REGTYPE, tarstream.DIRECTORY: tarfile.DIRTY
           tarstream.SYMLINK: tarfile.SYMTYPE, tarstream.HARDLINK: tarfile.LNKTYPE}
 
 
-def _header(path: bytes, entry: Entry | None) -> bytes:
+def _header(path: bytes, entry: Entry | None, executable: bool = False) -> bytes:
     info = tarfile.TarInfo(os.fsdecode(path))
     info.mtime = 0
     info.uid = info.gid = 0
@@ -168,15 +170,19 @@ def _header(path: bytes, entry: Entry | None) -> bytes:
     elif entry.kind == tarstream.SYMLINK:
         info.mode, info.linkname = 0o777, os.fsdecode(entry.linkname)
     else:
-        info.mode, info.linkname = 0o644, os.fsdecode(ROOT + b"/" + entry.linkname)
+        info.mode = 0o755 if executable else 0o644
+        info.linkname = os.fsdecode(ROOT + b"/" + entry.linkname)
     return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
 
 def canonical_tar(entries: Iterable[Entry]) -> Iterator[bytes]:
     """The canonical layer tar of ``entries`` as a stream of chunks (see the module doc)."""
     yield _header(ROOT, None)
+    executable: set[bytes] = set()  # regular files with the executable bit, for their links
     for entry in entries:
-        yield _header(ROOT + b"/" + entry.path, entry)
+        yield _header(ROOT + b"/" + entry.path, entry, entry.linkname in executable)
+        if entry.kind == tarstream.REGULAR and entry.executable:
+            executable.add(entry.path)
         if entry.kind != tarstream.REGULAR or not entry.size:
             continue
         if entry.chunks is None:

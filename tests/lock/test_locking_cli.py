@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -82,3 +83,23 @@ def test_init_writes_a_starter_and_refuses_to_overwrite(tmp_path):
     again = run_aishell("init", cwd=tmp_path)
     assert again.returncode == 1
     assert "already exists" in again.stderr
+
+
+def test_a_fresh_check_is_answered_from_the_plan_cache_until_an_input_changes(tmp_path):
+    project = project_with_lock(tmp_path)
+    home = tmp_path / "home"
+    env = {"AISHELL_HOME": str(home)}
+    first = run_aishell("lock", "--check", cwd=project, env=env)
+    assert first.returncode == 0
+    plans = list((home / "state" / "launch-plans").glob("*.plan"))
+    assert len(plans) == 1
+    code = ("import sys; from aishell.cli import main; rc = main(['lock', '--check']); "
+            "print(rc, 'aishell.lock.lockfile' in sys.modules, file=sys.stdout)")
+    again = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True,
+                           text=True, check=True, env={**os.environ, **env})
+    assert again.stdout.strip() == "0 False"  # answered without loading the lock
+    assert again.stderr == first.stderr
+    # Any input that changes sends the check down the full path: the manifest here.
+    (project / "aishell.toml").write_text('[harnesses]\nagent = { npm = "agent", version = "^2" }\n')
+    stale = run_aishell("lock", "--check", cwd=project, env=env)
+    assert stale.returncode == 1 and "stale" in stale.stderr

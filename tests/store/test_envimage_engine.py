@@ -19,7 +19,8 @@ pytestmark = pytest.mark.engine
 
 INSTALL = (
     "mkdir -p /tools/bin /tools/lib/empty && printf '#!/bin/sh\\necho hi\\n' > /tools/bin/hi "
-    "&& chmod 700 /tools/bin/hi && echo data > /tools/lib/data && ln -s bin/hi /tools/hi"
+    "&& chmod 700 /tools/bin/hi && ln /tools/bin/hi /tools/bin/hi-too "
+    "&& echo data > /tools/lib/data && ln -s bin/hi /tools/hi"
 )
 
 
@@ -78,7 +79,7 @@ def test_restore_fills_a_removed_volume_and_checks_the_digest(engine, env_id, fo
         marker.tree_digest, marker.files, marker.bytes)
     assert is_complete(engine, env_id, image=foundation_tag) is not None
     r = subprocess.run(["docker", "run", "--rm", "--label", "dev.aishell.test=1", "--network",
-                        "none", "--user", "4321", "--entrypoint", "/tools/hi", "--mount",
+                        "none", "--user", "4321", "--entrypoint", "/tools/bin/hi-too", "--mount",
                         f"type=volume,source={volume_name(env_id)},target=/tools,readonly",
                         foundation_tag], capture_output=True, text=True, check=False)
     assert r.stdout.strip() == "hi", r.stderr

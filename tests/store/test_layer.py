@@ -25,6 +25,7 @@ def make_tree(root: Path) -> Path:
     (root / "b" / "empty").write_bytes(b"")
     (root / "link").symlink_to("b/run")
     (root / "b" / "hard").hardlink_to(root / "a.c")
+    (root / "b" / "run-too").hardlink_to(root / "b" / "run")
     (root / "ü name").write_text("unicode\n")
     (root / ".aishell-env.json").write_text("{}")
     return root
@@ -52,6 +53,8 @@ def test_directory_and_gnu_tar_stream_give_identical_bytes_and_the_tree_digest(t
     assert ".aishell-env.json" not in {Path(m.name).name for m in members}
     modes = {m.name: m.mode for m in members}
     assert modes["tools/b/run"] == 0o755 and modes["tools/a.c"] == 0o644
+    # A link carries its target's mode: the engine applies it to the shared file.
+    assert modes["tools/b/run-too"] == 0o755 and modes["tools/b/hard"] == 0o644
 
 
 def test_same_tree_copied_elsewhere_with_other_mtimes_and_modes_gives_the_same_layer(tmp_path):
