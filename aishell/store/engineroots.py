@@ -150,6 +150,8 @@ def publish(engine: Engine, paths: Paths, refs: set[str], *, now: datetime | Non
     beats: list[Mapping[str, Any]] = []
     for v in engine.list_volumes({HOME: me}):
         labels = v.get("Labels") or {}
+        if labels.get(HOME) != me:
+            continue
         if labels.get(GCROOT) == "ref":
             have[str(labels.get(REF, ""))] = str(v["Name"])
         elif labels.get(GCROOT) == "home":
@@ -244,7 +246,11 @@ def forget(engine: Engine, home: Home) -> bool:
     made a newer one). It may still come back between that check and the removals: its
     next publish re-creates what is missing.
     """
-    for v in engine.list_volumes({HOME: home.id, GCROOT: "home"}):
+    # One label in the filter: Podman ORs several (then the labels are checked here).
+    for v in engine.list_volumes({HOME: home.id}):
+        labels = v.get("Labels") or {}
+        if labels.get(HOME) != home.id or labels.get(GCROOT) != "home":
+            continue
         if _seen(v) > home.last_seen or str(v["Name"]) not in home.volumes:
             return False
     for name in home.volumes:

@@ -78,7 +78,7 @@ def test_a_home_not_seen_for_longer_than_the_ttl_loses_its_protection(store, oth
     assert "other aishell homes on this engine" in out and str(live.state) in out
 
     r = gc(store)
-    assert {c.name for c in r.removed} == {old_vol}
+    assert {c.name for c in r.removed} == {old_vol}, r.candidates
     assert store.volumes() == {live_vol}
     assert published(store, old) == {}  # its marker and heartbeat are gone too
     assert len(published(store, live)) == 2
