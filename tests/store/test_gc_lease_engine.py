@@ -255,3 +255,13 @@ def test_a_lock_that_changes_the_env_id_publishes_it(store, tmp_path):
     assert f"env:{old[0]}" in refs
     gone = set(old) - set(new) - {old[0]}
     assert gone and not {f"env:{e}" for e in gone} & refs
+
+
+def test_a_sync_without_a_lock_publishes_the_images_it_records(foundation_tag, tmp_path, engine):
+    project = tmp_path / "plain"
+    project.mkdir()
+    r = run_aishell("sync", cwd=project)
+    assert r.returncode == 0, r.stderr
+    image = engine.image_inspect(foundation_tag)["Id"]
+    vols = engine.list_volumes({engineroots.HOME: engineroots.home_id(default_paths())})
+    assert f"image:{image}" in {(v.get("Labels") or {}).get(engineroots.REF) for v in vols}
