@@ -11,6 +11,9 @@ cold sync   aishell: `aishell sync --locked` with an empty download cache (a fre
             versions into a fresh volume, in a container of the foundation image with the
             same Node.js and npm (taken from the env) and an empty npm cache, the install
             scripts of claude and opencode allowed (aishell runs exactly those).
+Every sample that writes an env starts after `sync` and a second's pause (`settle`), so no
+sample pays for the writeback of the one before.
+
 offline     env volume removed, no restore archive, cache warm: `aishell sync --offline`
             (a rebuild with `npm ci --offline`) vs the cold sync. The restore archive and
             substituters have their rows in bench/rows_substitute.py.
@@ -84,6 +87,13 @@ def _remove_labelled(tag: str) -> None:
         _docker("volume", "rm", "-f", v, check=False)
 
 
+def settle() -> None:
+    """Before a sample that writes the env: flush what earlier samples left dirty, so each
+    one starts from a quiet disk rather than paying for the previous one's writeback."""
+    os.sync()
+    time.sleep(1)
+
+
 def _remove_images(env_id: str) -> None:
     """Every tag of the env's image (local archive, pulled names) and so the image."""
     ids = set(_docker("images", "-q", "--filter", f"label=dev.aishell.env-id={env_id}",
@@ -127,6 +137,7 @@ def _cold_aishell(ctx: BenchContext, p: dict[str, Any], n: list[int]) -> float:
     n[0] += 1
     home = ctx.workdir / f"cold-home-{n[0]}"
     previous = ctx.state.get("warm_home")
+    settle()
     t = time_command([*ctx.aishell, "sync", "--locked", "-q"], env=_env(home), cwd=str(p["dir"]))
     ctx.state["warm_home"] = home  # the last cold sync's cache serves the offline rows
     if previous is not None:
@@ -144,6 +155,7 @@ def _cold_npm(ctx: BenchContext, p: dict[str, Any], image: str) -> float:
     volume = f"aishell-bench-npm-g-{secrets.token_hex(4)}"
     label = f"dev.aishell.bench={p['tag']}"
     _docker("volume", "create", "--label", label, volume)
+    settle()
     try:
         argv = [
             "docker", "run", "--rm", "--network", "host", "--label", label, "--entrypoint", "",
@@ -200,6 +212,7 @@ def offline_sync_row(ctx: BenchContext) -> Row:
         _docker("volume", "rm", "-f", p["volume"], check=False)
         _remove_images(p["env_id"])
         (ctx.state["warm_home"] / "config" / "config.toml").unlink(missing_ok=True)
+        settle()
         return time_command(argv, env=env, cwd=str(p["dir"]))
 
     a = repeat_only(once, ctx.live_repeat, warmup=0)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from aishell.engine.client import START_HINT, Client, _closing, _translate
+from aishell.engine.wire import socket_path
 from aishell.errors import BuildFailed, EngineError, EngineUnavailable
 
 
@@ -19,6 +21,27 @@ class Images(Client):
 
     def image_exists(self, ref: str) -> bool:
         return self.image_inspect(ref) is not None
+
+    def single_layer_dir(self, info: Mapping[str, Any]) -> Path | None:
+        """The directory holding the content of a single-layer image, when this process
+        can read it directly: a local engine whose overlay storage driver names the layer's
+        directory in the inspect document (``GraphDriver.Data.UpperDir``, Docker and
+        Podman alike). None for remote engines, other drivers, images of several layers,
+        or a directory this process cannot read.
+        """
+        if socket_path(self.docker_host) is None:
+            return None
+        driver = info.get("GraphDriver") or {}
+        layers = (info.get("RootFS") or {}).get("Layers") or []
+        upper = str((driver.get("Data") or {}).get("UpperDir") or "")
+        if driver.get("Name") not in ("overlay2", "overlay") or len(layers) != 1 or not upper:
+            return None
+        path = Path(upper)
+        try:
+            readable = path.is_absolute() and path.is_dir() and os.access(path, os.R_OK | os.X_OK)
+        except OSError:
+            return None
+        return path if readable else None
 
     def build_image(
         self,

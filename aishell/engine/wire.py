@@ -12,6 +12,7 @@ import _socket
 TYPE_CHECKING = False  # typing itself costs ~4 ms to import; mypy reads this as True
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from typing import Any
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 
@@ -63,3 +64,105 @@ def api_env(passthrough: Sequence[str], fixed: Mapping[str, str],
     env = {n: environ[n] for n in passthrough if n in environ}
     env.update(fixed)
     return env
+
+
+def exec_attached(sock_path: str, container: str, config: bytes) -> int:
+    """Run an exec in ``container`` with stdin, stdout and stderr attached, without a TTY,
+    as ``docker exec --interactive`` does; the exec's exit code.
+
+    ``config`` is the JSON body of ``POST /containers/{id}/exec`` (AttachStdin, -Stdout,
+    -Stderr true, Tty false). The start request is hijacked (``Upgrade: tcp``): this
+    process copies its stdin into the stream and half-closes it at end of input, and
+    writes the multiplexed output frames to its own stdout and stderr until the engine
+    closes the stream. About 10 ms less than the engine CLI's own start-up.
+
+    Raises:
+        OSError: the engine refused the exec or the stream broke before it started
+            (nothing ran; callers fall back to the engine CLI).
+    """
+    import os  # noqa: PLC0415 - only an attach pays for these
+    import select  # noqa: PLC0415
+
+    status, body = unix_request(sock_path, f"/containers/{container}/exec", 10.0,
+                                method="POST", body=config)
+    if status != 201 or not body.startswith(b'{"Id":"'):
+        raise OSError(f"the engine refused the exec ({status}): {body[:200]!r}")
+    exec_id = body[7:body.find(b'"', 7)].decode()
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.connect(sock_path)
+        start = b'{"Detach":false,"Tty":false}'
+        sock.sendall(f"POST /exec/{exec_id}/start HTTP/1.1\r\nHost: docker\r\n"
+                     "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {len(start)}\r\n\r\n".encode() + start)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise OSError("the engine closed the exec stream before it started")
+            head += chunk
+        head, _, pending = head.partition(b"\r\n\r\n")
+        code = head.split(b"\r\n", 1)[0].split()[1:2]
+        if code not in ([b"101"], [b"200"]):
+            raise OSError(f"the engine refused to start the exec: {head[:200]!r}")
+        try:
+            _pump(sock, pending, os, select)
+        except OSError as exc:  # it ran: no fallback now, say what broke
+            os.write(2, f"error: the exec's stream broke: {exc}\n".encode())
+            return 255
+    finally:
+        sock.close()
+    return _exit_code(sock_path, exec_id)
+
+
+def _exit_code(sock_path: str, exec_id: str) -> int:
+    """The exec's exit code; the engine records it a moment after the stream closes."""
+    import time  # noqa: PLC0415
+
+    for _ in range(200):
+        status, body = unix_request(sock_path, f"/exec/{exec_id}/json", 10.0)
+        marker = body.find(b'"ExitCode":')
+        digits = body[marker + 11:].split(b",", 1)[0].split(b"}", 1)[0].strip()
+        if status != 200 or marker < 0:
+            return 255
+        if digits.lstrip(b"-").isdigit() and b'"Running":true' not in body:
+            return int(digits)
+        time.sleep(0.01)
+    return 255
+
+
+def _pump(sock: _socket.socket, pending: bytes, os: Any, select: Any) -> None:
+    """Copy stdin into ``sock`` and its output frames to stdout/stderr until it closes."""
+    outputs = {1: 1, 2: 2}  # stream type -> file descriptor (0 would be stdin: never sent)
+    buffer = pending
+    try:
+        os.fstat(0)
+        stdin_open = True
+    except OSError:  # no stdin at all: the process gets end of input at once
+        stdin_open = False
+        sock.shutdown(_socket.SHUT_WR)
+    while True:
+        while len(buffer) >= 8:  # frames: type, 3 zero bytes, big-endian length, payload
+            size = int.from_bytes(buffer[4:8], "big")
+            if len(buffer) < 8 + size:
+                break
+            fd = outputs.get(buffer[0])
+            if fd is not None:
+                view = memoryview(buffer)[8:8 + size]
+                while view:
+                    view = view[os.write(fd, view):]
+            buffer = buffer[8 + size:]
+        watched = [sock, 0] if stdin_open else [sock]
+        ready, _, _ = select.select(watched, [], [])
+        if 0 in ready:
+            data = os.read(0, 65536)
+            if data:
+                sock.sendall(data)
+            else:
+                stdin_open = False
+                sock.shutdown(_socket.SHUT_WR)  # end of input: the process sees EOF
+        if sock in ready:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return
+            buffer += chunk

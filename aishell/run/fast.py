@@ -271,6 +271,12 @@ def launch(argv: Sequence[str]) -> int | None:
     except (OSError, KeyError, TypeError, ValueError):
         return None
     argv_out: list[str] = entry["argv"]
+    if entry["mode"] == "exec":  # an attach without a TTY: the exec over the API
+        sys.stdout.flush()
+        try:
+            return wire.exec_attached(sock, *entry["exec"])
+        except OSError:
+            pass  # nothing ran: the engine CLI below tries (and explains) it
     if entry["mode"] == "api":
         fd = _store_lock(environ)
         if fd is None:

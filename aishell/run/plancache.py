@@ -113,14 +113,18 @@ def save(ctx: Context, p: Plan) -> None:
     _save(ctx, lambda noted: _entry(ctx, p, noted))
 
 
-def save_attach(ctx: Context, container: str, container_id: str, argv: list[str]) -> None:
-    """Save an ``attach``: replayed while that very container is running."""
+def save_attach(ctx: Context, container: str, container_id: str, argv: list[str],
+                exec_config: bytes | None = None) -> None:
+    """Save an ``attach``: replayed while that very container is running. With
+    ``exec_config`` (no TTY, local engine) the replay runs the exec over the API."""
     sock = wire.socket_path(ctx.engine.docker_host)
     if sock is None:
         return
     _save(ctx, lambda noted: {
-        "format": fast.FORMAT, "socket": sock, "mode": "cli", "argv": argv, "process_env": {}, "said": [],
-        "title": None, "record": None, "images": [], "containers": [[container, container_id]],
+        "format": fast.FORMAT, "socket": sock, "mode": "exec" if exec_config else "cli",
+        "argv": argv, "process_env": {}, "said": [], "title": None, "record": None,
+        "images": [], "containers": [[container, container_id]],
+        "exec": [container_id, exec_config] if exec_config else None,
         "inputs": [[path, sig] for path, sig in sorted(noted.items())],
     })
 

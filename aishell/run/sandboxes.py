@@ -6,13 +6,14 @@ Sandboxes are found by their labels (``dev.aishell.kind=sandbox``, ``.project``,
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aishell import process
+from aishell import process, render
 from aishell.errors import AishellError, EngineError
 from aishell.project.context import Context
 from aishell.run.sandbox import LABEL, container_name
@@ -123,8 +124,42 @@ def wait_ready(ctx: Context, container: str, name: str, *, timeout: float = 30.0
         time.sleep(0.05)
 
 
-def attach_argv(ctx: Context, name: str, command: Sequence[str], *, tty: bool) -> list[str]:
-    """The ``<engine> exec`` argv that joins sandbox ``name``."""
+@dataclass(frozen=True)
+class Join:
+    """How to join a running sandbox: the exec the engine runs in it."""
+
+    container: str
+    container_id: str
+    user: str
+    workdir: str | None
+    env: tuple[str, ...]  # NAME=value, or NAME alone: passed from this process
+    command: tuple[str, ...]
+
+    def argv(self, cli: str, *, tty: bool) -> list[str]:
+        """The ``<engine> exec`` command line."""
+        argv = [cli, "exec", "--interactive", *(["--tty"] if tty else []), "--user", self.user]
+        if self.workdir:
+            argv += ["--workdir", self.workdir]
+        for item in self.env:
+            argv += ["--env", item]
+        return [*argv, self.container, *self.command]
+
+    def exec_config(self, environ: dict[str, str]) -> bytes:
+        """The body of ``POST /containers/{id}/exec`` for a join without a TTY."""
+        import json  # noqa: PLC0415
+
+        env = [e if "=" in e else f"{e}={environ[e]}" for e in self.env
+               if "=" in e or e in environ]
+        config: dict[str, Any] = {"AttachStdin": True, "AttachStdout": True,
+                                  "AttachStderr": True, "Tty": False, "User": self.user,
+                                  "Env": env, "Cmd": list(self.command)}
+        if self.workdir:
+            config["WorkingDir"] = self.workdir
+        return json.dumps(config, separators=(",", ":")).encode()
+
+
+def join(ctx: Context, name: str, command: Sequence[str], *, tty: bool) -> Join:
+    """How to join sandbox ``name`` (waiting for a detached one to be ready)."""
     info = _find(ctx, name)
     container = str(info.get("Name", "")).lstrip("/") or name
     if not (info.get("State") or {}).get("Running"):
@@ -143,29 +178,39 @@ def attach_argv(ctx: Context, name: str, command: Sequence[str], *, tty: bool) -
         inner = ["tmux", "-u", "attach-session", "-t", "main"]
     else:
         inner = ["bash", "-l"]
-    argv = [ctx.engine.cli, "exec", "--interactive"]
-    if tty:
-        argv.append("--tty")
-    argv += ["--user", f"{uid}:{gid}"]
-    if workdir:
-        argv += ["--workdir", workdir]
-    argv += ["--env", "TERM"] if tty else []
+    env = ["TERM"] if tty else []
     home = _env_value(info, "AISHELL_HOME")
     if home:  # root's passwd entry says /root; every sandbox's HOME is the host home path
-        argv += ["--env", f"HOME={home}"]
-    return [*argv, container, "sh", "-c", _TERM_GUARD, "aishell", *inner]
+        env.append(f"HOME={home}")
+    return Join(container, str(info["Id"]), f"{uid}:{gid}", workdir or None, tuple(env),
+                ("sh", "-c", _TERM_GUARD, "aishell", *inner))
+
+
+def attach_argv(ctx: Context, name: str, command: Sequence[str], *, tty: bool) -> list[str]:
+    """The ``<engine> exec`` argv that joins sandbox ``name``."""
+    return join(ctx, name, command, tty=tty).argv(ctx.engine.cli, tty=tty)
 
 
 def attach(ctx: Context, name: str, command: Sequence[str]) -> int:
+    """Join sandbox ``name``: with a TTY through the engine CLI (raw mode, resizes,
+    signals); without one, on a local engine, over the API from this process."""
     tty = sys.stdin.isatty() and sys.stdout.isatty()
-    info = _find(ctx, name)
-    argv = attach_argv(ctx, name, command, tty=tty)
+    spec = join(ctx, name, command, tty=tty)
+    from aishell.engine import wire  # noqa: PLC0415
     from aishell.run import plancache  # noqa: PLC0415
 
-    plancache.save_attach(ctx, str(info.get("Name", "")).lstrip("/") or name, str(info["Id"]),
-                          argv)
+    sock = wire.socket_path(ctx.engine.docker_host)
+    config = spec.exec_config(dict(os.environ)) if sock and not tty else None
+    plancache.save_attach(ctx, spec.container, spec.container_id,
+                          spec.argv(ctx.engine.cli, tty=tty), config)
     sys.stdout.flush()
-    return process.replace_process(argv)
+    if sock and config is not None:
+        try:
+            return wire.exec_attached(sock, spec.container_id, config)
+        except OSError as exc:
+            if ctx.verbose:
+                render.err(f"joining over the API failed ({exc}); using {ctx.engine.cli} exec")
+    return process.replace_process(spec.argv(ctx.engine.cli, tty=tty))
 
 
 def stop(ctx: Context, name: str, *, timeout: int = 10) -> str:

@@ -11,22 +11,32 @@ Locally it is ``aishell-env:<env id>``, the **restore archive**: a store item (g
 while a root reaches its env id) from which a removed env volume comes back without npm.
 In a registry (a *substituter*) it is ``<substituter>/env:<env id>``.
 
-Restoring never trusts the image: the volume is filled by the engine (a container
-created from the image with the fresh volume at ``/tools``, never started: the engine
-copies the image's ``/tools`` into an empty volume), then its tree digest is computed and
-compared with the label; only a match gets the completion marker, so a mismatched or
+Restoring never trusts the image: the fresh volume is filled from it, then its tree digest
+is computed and compared with the label; only a match gets the completion marker, so a mismatched or
 half-copied volume is never mounted. A registry that can be written to can still serve
 a tree that matches its own label: see docs/security.md for what that trusts.
+
+Filling the volume: when this process can write the volume's directory and read the
+image's one layer directory on the same file system (a local rootful engine with the
+overlay driver, or a rootless one), the tree is hard-linked from the layer — no byte is
+copied, and the env and its archive share their disk space. The files are never written
+through either name: images are immutable and env volumes are only ever mounted
+read-only (a volume removed later, or the image, only drops its names). Otherwise the
+engine copies: a container created from the image with the fresh volume at ``/tools``,
+never started, makes the engine copy the image's ``/tools`` into the empty volume.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import os
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aishell import __version__
@@ -183,7 +193,7 @@ def restore(engine: Engine, source: str, env_id: str, platform: str, *, paths: P
             vol_labels["dev.aishell.source"] = source_name
         engine.create_volume(name, vol_labels)
         try:
-            _copy_in(engine, source, env_id, extra)
+            _fill(engine, info, source, env_id, extra)
             digest = envs.compute_digest(engine, name, image=image, labels=extra)
             want = (str(lab[L_DIGEST]), int(lab[L_FILES]), int(lab[L_BYTES]))
             if (digest.digest, digest.files, digest.bytes) != want:
@@ -200,6 +210,51 @@ def restore(engine: Engine, source: str, env_id: str, platform: str, *, paths: P
                 engine.remove_volume(name)
             raise
     return marker
+
+
+def _fill(engine: Engine, info: Mapping[str, Any], source: str, env_id: str,
+          labels: Mapping[str, str]) -> str:
+    """Fill the fresh, empty volume of ``env_id`` from the image; "linked" or "copied"."""
+    layer_dir = engine.single_layer_dir(info)
+    volume_dir = engine.volume_host_path(envs.volume_name(env_id)) if layer_dir else None
+    if layer_dir is not None and volume_dir is not None:
+        try:
+            if (layer_dir.stat().st_dev == volume_dir.stat().st_dev
+                    and os.access(volume_dir, os.W_OK)):
+                _link_tree(layer_dir / layer.ROOT.decode(), volume_dir)
+                return "linked"
+        except OSError:
+            _empty(volume_dir)  # the engine copies only into an empty volume
+    _copy_in(engine, source, env_id, labels)
+    return "copied"
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    """Recreate the tree ``src`` at ``dst``: directories made, symlinks recreated, regular
+    files hard-linked. Anything else (a device node, a whiteout) is an OSError: the
+    caller falls back to the engine's copy, whose digest then refuses it."""
+    with os.scandir(src) as it:
+        entries = list(it)
+    for entry in entries:
+        here, there = Path(entry.path), dst / entry.name
+        if entry.is_symlink():
+            there.symlink_to(here.readlink())
+        elif entry.is_dir(follow_symlinks=False):
+            there.mkdir()
+            there.chmod(0o755)  # as the layer says, whatever the umask
+            _link_tree(here, there)
+        elif entry.is_file(follow_symlinks=False):
+            there.hardlink_to(here)
+        else:
+            raise OSError(f"{here}: not a file, directory or symlink")
+
+
+def _empty(directory: Path) -> None:
+    for child in directory.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
 
 
 def _copy_in(engine: Engine, source: str, env_id: str, labels: Mapping[str, str]) -> None:

@@ -190,3 +190,25 @@ def test_attach_replays_only_while_that_very_sandbox_runs(run_project, private_s
     fresh = rp.aishell("attach", "box", "--", "echo", "in")  # a new container: a new plan
     assert fresh.stdout == "in\n", fresh.stderr
     assert plans(private_state) != saved
+
+
+def test_attach_without_a_tty_streams_stdin_stdout_stderr_and_the_exit_code(
+        run_project, private_state):
+    """No TTY: the join runs over the API from aishell itself, first time and replayed,
+    with the same behaviour as `docker exec --interactive`."""
+    rp = run_project
+    assert rp.aishell("shell", "--detach", "--name", "pipe").returncode == 0
+    try:
+        script = "tr a-z A-Z; echo to-stderr >&2; echo $HOME; exit 7"
+        for round_ in ("full", "replayed"):
+            # No engine CLI on PATH: only the API can have run it.
+            r = run_aishell("attach", "pipe", "--", "sh", "-c", script, cwd=rp.path,
+                            env=rp.env(PATH="/nonexistent"), input="hello\nworld\n" * 5000)
+            assert r.returncode == 7, (round_, r.stderr)
+            lines = r.stdout.splitlines()
+            assert lines[:10000] == ["HELLO", "WORLD"] * 5000, round_
+            assert lines[10000:] == [str(rp.home)], round_
+            assert r.stderr == "to-stderr\n", round_
+        assert len(plans(private_state)) >= 1
+    finally:
+        rp.aishell("stop", "pipe")

@@ -85,6 +85,31 @@ def test_restore_fills_a_removed_volume_and_checks_the_digest(engine, env_id, fo
     assert r.stdout.strip() == "hi", r.stderr
 
 
+def test_a_restore_links_the_layer_and_the_engines_copy_gives_the_same_env(
+        engine, env_id, foundation_tag):
+    marker = build(engine, env_id, foundation_tag)
+    exported = envimage.export(engine, marker, image=foundation_tag, labels=TEST_LABELS)
+    layer_dir = engine.single_layer_dir(engine.image_inspect(exported.ref) or {})
+    assert layer_dir is not None  # the local engine of the tests: the linked restore
+    for fill in ("linked", "copied"):
+        engine.remove_volume(volume_name(env_id))
+        original = engine.single_layer_dir
+        if fill == "copied":  # what a remote engine or another storage driver gets
+            engine.single_layer_dir = lambda _info: None  # type: ignore[method-assign]
+        try:
+            restored = envimage.restore(engine, exported.ref, env_id, "linux/amd64",
+                                        paths=default_paths(), image=foundation_tag,
+                                        labels=TEST_LABELS)
+        finally:
+            engine.single_layer_dir = original  # type: ignore[method-assign]
+        assert restored.tree_digest == marker.tree_digest
+        host = engine.volume_host_path(volume_name(env_id))
+        assert host is not None
+        shared = (host / "bin" / "hi").stat().st_ino == (layer_dir / "tools/bin/hi").stat().st_ino
+        assert shared == (fill == "linked")
+        assert oct((host / "lib").stat().st_mode & 0o777) == oct(0o755)
+
+
 def test_a_tampered_image_is_refused_and_leaves_no_volume(engine, env_id, foundation_tag):
     marker = build(engine, env_id, foundation_tag)
     exported = envimage.export(engine, marker, image=foundation_tag, labels=TEST_LABELS)
