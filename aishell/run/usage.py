@@ -19,16 +19,16 @@ def record(entry: dict[str, Any], *, publish: bool = True) -> None:
     """Write a launch's record into the store index (called off the critical path), then
     (``publish``) this home's gc roots on the engine."""
     from aishell.paths import default_paths  # noqa: PLC0415
+    from aishell.store import indexfile  # noqa: PLC0415
 
     paths = default_paths()
     if not publish:
         _record(paths, entry)
         return
-    from aishell.store import engineroots  # noqa: PLC0415
-
-    with engineroots.publishing(paths):  # from the start: see engineroots.publishing
+    with indexfile.roots_lock(paths):  # at once: see indexfile.roots_lock
         _record(paths, entry)
         from aishell.engine import Engine  # noqa: PLC0415
+        from aishell.store import engineroots  # noqa: PLC0415
 
         engine = Engine(docker_host=entry.get("docker_host"), cli=entry.get("engine_cli"))
         try:

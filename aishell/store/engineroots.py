@@ -20,11 +20,9 @@ newest marker's creation time stands in for it.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import socket
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +30,7 @@ from typing import Any
 from aishell.engine import Engine
 from aishell.hashing import plain
 from aishell.paths import Paths
+from aishell.store import indexfile
 from aishell.store.roots import Root
 
 GCROOT = "dev.aishell.gcroot"  # "ref" on a marker, "home" on a heartbeat
@@ -112,29 +111,7 @@ def _seen(volume: Mapping[str, Any]) -> datetime:
     return _time(labels.get(SEEN)) or _time(volume.get("CreatedAt")) or datetime.now(UTC)
 
 
-_held: set[str] = set()  # the homes whose publishing lock this process holds
-
-
-@contextmanager
-def publishing(paths: Paths) -> Iterator[None]:
-    """One publisher per home at a time (sync, gc, pin and a launch's child may overlap).
-
-    Re-entrant within a process: a launch's recording child holds it from its start, so
-    whoever takes it next (a test's teardown) waits until that child has published.
-    """
-    path = paths.state / "locks" / "gcroots.lock"
-    if str(path) in _held:
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        _held.add(str(path))
-        yield
-    finally:
-        _held.discard(str(path))
-        os.close(fd)
+publishing = indexfile.roots_lock  # one publisher per home at a time (re-entrant)
 
 
 def publish(engine: Engine, paths: Paths, refs: set[str], *, now: datetime | None = None) -> None:
