@@ -84,3 +84,38 @@ def replace_process(argv: Sequence[str]) -> int:
             f"{args[0]}: command not found", hint=f"install {args[0]} or put it on PATH"
         ) from exc
     return 0  # pragma: no cover - execvp does not return
+
+
+def run_attached(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> int:
+    """Run ``argv`` on this terminal as a child and return its exit status, for a launch
+    that must clean up after it (the egress sidecar) and so cannot :func:`replace_process`.
+
+    The child owns the terminal as an exec'd one would: it is in the foreground process
+    group, so Ctrl-C, Ctrl-\\ and window resizes reach it (the engine CLI passes them on);
+    this process ignores SIGINT/SIGQUIT meanwhile and forwards SIGTERM/SIGHUP to it.
+    A status killed by a signal comes back as 128 + the signal number, as a shell says.
+    """
+    import signal  # noqa: PLC0415 - only launches with a sidecar
+
+    args = [str(a) for a in argv]
+    _trace("run", args)
+    full_env = None if env is None else {**os.environ, **env}
+    try:
+        child = subprocess.Popen(args, env=full_env)
+    except FileNotFoundError as exc:
+        raise AishellError(
+            f"{args[0]}: command not found", hint=f"install {args[0]} or put it on PATH"
+        ) from exc
+
+    def forward(signum: int, _frame: object) -> None:
+        child.send_signal(signum)
+
+    saved = {sig: signal.signal(sig, handler) for sig, handler in (
+        (signal.SIGINT, signal.SIG_IGN), (signal.SIGQUIT, signal.SIG_IGN),
+        (signal.SIGTERM, forward), (signal.SIGHUP, forward))}
+    try:
+        code = child.wait()
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    return 128 - code if code < 0 else code

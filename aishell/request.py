@@ -77,6 +77,8 @@ class ContainerRequest:
     hostname: str | None = None
     network: str | None = None
     security_opts: tuple[str, ...] = ()
+    user: str | None = None  # UID:GID to run as (the sandbox's entrypoint picks its own)
+    cap_drop: tuple[str, ...] = ()
     extra_args: tuple[str, ...] = ()
     # Replaces the image's entrypoint (helper containers skip the sandbox entrypoint).
     entrypoint: tuple[str, ...] | None = None
@@ -121,6 +123,10 @@ def cli_args(req: ContainerRequest, engine_cli: str = "docker") -> list[str]:
         argv += ["--publish", port.spec()]
     for opt in req.security_opts:
         argv += ["--security-opt", opt]
+    if req.user:
+        argv += ["--user", req.user]
+    for cap in req.cap_drop:
+        argv += ["--cap-drop", cap]
     entrypoint, command = _entrypoint_args(req)
     argv += entrypoint
     argv += list(req.extra_args)

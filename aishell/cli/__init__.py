@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if word is None and options == ["--version"]:
         print(f"aishell {__version__}")
         return 0
-    if word in LAUNCH_WORDS or (word == "lock" and "--check" in rest):
+    if word in LAUNCH_WORDS or word == "sync" or (word == "lock" and "--check" in rest):
         from aishell.run import fast  # noqa: PLC0415
 
         replayed = fast.launch(args)

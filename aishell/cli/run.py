@@ -37,6 +37,14 @@ def uptime(seconds: int | None) -> str:
     return f"{seconds // 86400}d{seconds % 86400 // 3600}h"
 
 
+def network_cell(b: Sandbox) -> str:
+    """``open``, ``none``, ``allowlist`` or ``allowlist, 3 denied (pypi.org, …)``."""
+    if b.denied is None or b.denied == 0:
+        return b.network
+    hosts = ", ".join(b.denied_hosts[:3]) + (", …" if len(b.denied_hosts) > 3 else "")
+    return f"{b.network}, {b.denied} denied ({hosts})"
+
+
 def print_sandboxes(ctx: Context, boxes: Sequence[Sandbox], *, every_project: bool) -> None:
     if ctx.json:
         render.print_json("ps", {"sandboxes": [asdict(b) for b in boxes]})
@@ -46,13 +54,13 @@ def print_sandboxes(ctx: Context, boxes: Sequence[Sandbox], *, every_project: bo
             where = "" if every_project else f" for {ctx.project}"
             render.err(f"no sandboxes{where}")
         return
-    head = ["NAME", "HARNESS", "ENV", "STATUS", "UPTIME", "PRE-START"]
+    head = ["NAME", "HARNESS", "ENV", "STATUS", "UPTIME", "PRE-START", "NETWORK"]
     if every_project:
         head.append("PROJECT")
     rows = [head]
     for b in boxes:
         row = [b.name, b.harness or "shell", b.env_id or "-", b.status,
-               uptime(b.uptime_seconds), b.pre_start or "-"]
+               uptime(b.uptime_seconds), b.pre_start or "-", network_cell(b)]
         if every_project:
             row.append(b.project)
         rows.append(row)

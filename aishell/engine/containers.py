@@ -218,6 +218,8 @@ def create_body(req: ContainerRequest, environ: Mapping[str, str]) -> dict[str, 
         host["NetworkMode"] = req.network
     if req.security_opts:
         host["SecurityOpt"] = list(req.security_opts)
+    if req.cap_drop:
+        host["CapDrop"] = list(req.cap_drop)
     exposed: dict[str, Any] = {}
     bindings: dict[str, list[dict[str, str]]] = {}
     for port in req.ports:
@@ -243,6 +245,8 @@ def create_body(req: ContainerRequest, environ: Mapping[str, str]) -> dict[str, 
         "ExposedPorts": exposed,
         "HostConfig": host,
     }
+    if req.user:
+        body["User"] = req.user
     if req.entrypoint is not None:
         body["Entrypoint"] = list(req.entrypoint)
     return body

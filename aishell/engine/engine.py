@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from aishell.engine.images import Images
+from aishell.engine.networks import Networks
 from aishell.engine.transfer import Transfer
-from aishell.engine.volumes import Volumes
 
 
-class Engine(Images, Transfer, Volumes):
-    """A handle on one container engine (images, containers, volumes).
+class Engine(Images, Transfer, Networks):
+    """A handle on one container engine (images, containers, volumes, networks).
 
     Args:
         docker_host: the engine address (default: ``DOCKER_HOST`` or the local socket).

@@ -150,7 +150,15 @@ class Images(Client):
             EngineUnavailable: the engine does not answer.
             EngineError: any other failure.
         """
-        status, data = self._get("/system/df", timeout=600.0)
+        import time  # noqa: PLC0415
+
+        for wait in (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 0.0):
+            status, data = self._get("/system/df", timeout=600.0)
+            # The engine runs one disk-usage walk at a time and refuses a second one (HTTP
+            # 500, "already running") while another user's gc or `docker system df` runs.
+            if not (status == 500 and "already running" in str(data)) or not wait:
+                break
+            time.sleep(wait)
         if status != 200 or not isinstance(data, dict):
             raise EngineError(f"cannot read disk usage: HTTP {status} {data}")
         return data

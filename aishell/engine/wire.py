@@ -88,23 +88,8 @@ def exec_attached(sock_path: str, container: str, config: bytes) -> int:
     if status != 201 or not body.startswith(b'{"Id":"'):
         raise OSError(f"the engine refused the exec ({status}): {body[:200]!r}")
     exec_id = body[7:body.find(b'"', 7)].decode()
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    sock, pending = _hijack(sock_path, f"/exec/{exec_id}/start", b'{"Detach":false,"Tty":false}')
     try:
-        sock.connect(sock_path)
-        start = b'{"Detach":false,"Tty":false}'
-        sock.sendall(f"POST /exec/{exec_id}/start HTTP/1.1\r\nHost: docker\r\n"
-                     "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\n"
-                     f"Content-Length: {len(start)}\r\n\r\n".encode() + start)
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = sock.recv(4096)
-            if not chunk:
-                raise OSError("the engine closed the exec stream before it started")
-            head += chunk
-        head, _, pending = head.partition(b"\r\n\r\n")
-        code = head.split(b"\r\n", 1)[0].split()[1:2]
-        if code not in ([b"101"], [b"200"]):
-            raise OSError(f"the engine refused to start the exec: {head[:200]!r}")
         try:
             _pump(sock, pending, os, select)
         except OSError as exc:  # it ran: no fallback now, say what broke
@@ -113,6 +98,85 @@ def exec_attached(sock_path: str, container: str, config: bytes) -> int:
     finally:
         sock.close()
     return _exit_code(sock_path, exec_id)
+
+
+def _hijack(sock_path: str, path: str, body: bytes) -> tuple[_socket.socket, bytes]:
+    """POST ``path`` asking the engine to switch the connection to a raw stream; the
+    connected socket and the stream bytes that came with the answer."""
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.connect(sock_path)
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\n"
+                     "Upgrade: tcp\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise OSError("the engine closed the stream before it started")
+            head += chunk
+        head, _, pending = head.partition(b"\r\n\r\n")
+        if head.split(b"\r\n", 1)[0].split()[1:2] not in ([b"101"], [b"200"]):
+            raise OSError(f"the engine refused the stream: {head[:200]!r}")
+    except BaseException:
+        sock.close()
+        raise
+    return sock, pending
+
+
+def run_attached(sock_path: str, container_id: str) -> int | None:
+    """Start a created container with stdin, stdout and stderr attached and no TTY, as
+    ``docker start --attach --interactive`` does: signals this process gets are passed to
+    the container, and its exit code is returned. None when it could not be started
+    (it is then still created, not started: the caller removes it).
+    """
+    import os  # noqa: PLC0415
+    import select  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+
+    base = f"/containers/{container_id}"
+    try:
+        sock, pending = _hijack(sock_path, f"{base}/attach?stream=1&stdin=1&stdout=1&stderr=1",
+                                b"")
+    except OSError:
+        return None
+    waiter = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        # Asked before the start, as the engine CLI does, so an exit (and --rm's removal)
+        # cannot happen unseen.
+        waiter.connect(sock_path)
+        waiter.sendall(f"POST {base}/wait?condition=next-exit HTTP/1.0\r\nHost: docker\r\n"
+                       "Content-Length: 0\r\n\r\n".encode())
+        status, _ = unix_request(sock_path, f"{base}/start", 30.0, method="POST", body=b"")
+        if status not in (204, 304):
+            return None
+        forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+                     signal.SIGUSR1, signal.SIGUSR2)
+
+        def forward(signum: int, _frame: object) -> None:
+            unix_request(sock_path, f"{base}/kill?signal={signum}", 10.0, method="POST",
+                         body=b"")
+
+        previous = {s: signal.signal(s, forward) for s in forwarded}
+        try:
+            _pump(sock, pending, os, select)
+        except OSError as exc:
+            os.write(2, f"error: the container's stream broke: {exc}\n".encode())
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        answer = b""
+        while True:
+            chunk = waiter.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    finally:
+        sock.close()
+        waiter.close()
+    marker = answer.find(b'"StatusCode":')
+    digits = answer[marker + 13:].split(b",", 1)[0].split(b"}", 1)[0].strip()
+    return int(digits) if marker >= 0 and digits.isdigit() else 255
 
 
 def _exit_code(sock_path: str, exec_id: str) -> int:

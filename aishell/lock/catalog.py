@@ -52,6 +52,9 @@ class Harness:
     system_files: tuple[tuple[str, str], ...] = ()  # container path → content, mounted read-only
     inner_sandbox: str = ""  # what aishell sets the harness's own sandbox to, said once
     skip_permissions_flag: str = ""  # added unless [run] skip_permissions = false
+    # Hosts its launches may reach in [network] mode = "allowlist": its API, sign-in and
+    # the telemetry it fails without (see docs/security.md, "Network modes").
+    hosts: tuple[str, ...] = ()
 
 
 CATALOG: dict[str, Harness] = {
@@ -63,6 +66,8 @@ CATALOG: dict[str, Harness] = {
             ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"),
             seed_files=(("~/.claude.json", "{}\n"),),
             skip_permissions_flag="--dangerously-skip-permissions",
+            hosts=("api.anthropic.com", "statsig.anthropic.com", "statsig.com",
+                   "console.anthropic.com", "claude.ai", "sentry.io"),
             inner_sandbox=(
                 "claude runs with --dangerously-skip-permissions: the container is the "
                 "sandbox (set [run] skip_permissions = false to be asked again)"
@@ -74,6 +79,7 @@ CATALOG: dict[str, Harness] = {
             args=("-c", "check_for_update_on_startup=false",
                   "-c", 'sandbox_mode="danger-full-access"'),
             system_files=(("/etc/codex/config.toml", _CODEX_SYSTEM),),
+            hosts=("api.openai.com", "auth.openai.com", "chatgpt.com"),
             inner_sandbox=(
                 "codex's own sandbox (Landlock/bubblewrap) cannot run in a container: "
                 "it runs with sandbox_mode = danger-full-access, the container is the sandbox"
@@ -83,6 +89,8 @@ CATALOG: dict[str, Harness] = {
             "gemini", "@google/gemini-cli", ("gemini",), ("~/.gemini",),
             ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION"),
             system_files=(("/etc/gemini-cli/settings.json", _GEMINI_SYSTEM),),
+            hosts=("generativelanguage.googleapis.com", "oauth2.googleapis.com",
+                   "accounts.google.com", "cloudcode-pa.googleapis.com"),
             inner_sandbox=(
                 "gemini's own sandbox (a nested container) is off (GEMINI_SANDBOX=false): "
                 "the container is the sandbox"
@@ -92,17 +100,21 @@ CATALOG: dict[str, Harness] = {
             "opencode", "opencode-ai", ("opencode",),
             ("~/.config/opencode", "~/.local/share/opencode"),
             ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENCODE_API_KEY"),
+            hosts=("opencode.ai", "models.dev", "api.openai.com", "api.anthropic.com"),
         ),
         Harness(
             "pi", "@mariozechner/pi-coding-agent", ("pi",), ("~/.pi",),
             ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY"),
+            hosts=("api.anthropic.com", "api.openai.com", "generativelanguage.googleapis.com"),
         ),
         Harness("copilot", "@github/copilot", ("copilot",), ("~/.copilot",),
-                ("GH_TOKEN", "GITHUB_TOKEN")),
+                ("GH_TOKEN", "GITHUB_TOKEN"),
+                hosts=("github.com", "api.github.com", "*.githubcopilot.com")),
         Harness(
             "qwen", "@qwen-code/qwen-code", ("qwen",), ("~/.qwen",),
             ("OPENAI_API_KEY", "DASHSCOPE_API_KEY"),
             system_files=(("/etc/qwen-code/settings.json", _GEMINI_SYSTEM),),
+            hosts=("dashscope.aliyuncs.com", "dashscope-intl.aliyuncs.com", "chat.qwen.ai"),
             inner_sandbox=(
                 "qwen's own sandbox (a nested container) is off (QWEN_SANDBOX=false): "
                 "the container is the sandbox"

@@ -92,6 +92,11 @@ SCHEMA: dict[str, dict[str, tuple[Check, str]]] = {
         "engine": (lambda v: v in ("docker", "podman"), '"docker" or "podman"'),
         "ca_bundle": (_is_str, "a path to a PEM file"),
     },
+    "network": {
+        "mode": (lambda v: v in ("open", "allowlist", "none"), '"open", "allowlist" or "none"'),
+        "allow": (_list_of(_is_str), 'a list of host names like ["api.anthropic.com", "*.openai.com"]'),
+        "upstream": (_is_str, 'a proxy address such as "proxy.corp.example:3128"'),
+    },
     "store": {
         "keep_generations": (_is_int, "a whole number"),
         "gc_grace": (_is_str, 'a duration such as "1h"'),
@@ -103,8 +108,9 @@ SCHEMA: dict[str, dict[str, tuple[Check, str]]] = {
 TOP_LEVEL: dict[str, tuple[Check, str]] = {
     "extends": (lambda v: v in ("global", "none"), '"global" or "none"'),
 }
-GLOBAL_TABLES = ("run", "security", "settings", "store")
-PROJECT_TABLES = ("harnesses", "runtime", "foundation", "run", "security", "settings", "store")
+GLOBAL_TABLES = ("run", "security", "settings", "network", "store")
+PROJECT_TABLES = ("harnesses", "runtime", "foundation", "run", "security", "settings", "network",
+                  "store")
 
 
 

@@ -245,6 +245,32 @@ def _store_lock(environ: Mapping[str, str]) -> int | None:
     return fd
 
 
+def _answer(sock: str, entry: dict[str, Any], path: str) -> int | None:
+    """Print a saved answer again, when its env (if it names one) is still complete."""
+    env = entry.get("env")
+    if env and not _env_complete(sock, env["volume"], env["env_id"]):
+        return None
+    sys.stdout.write(entry["stdout"])
+    sys.stderr.write(entry["stderr"])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    bookkeeping(entry.get("record"), stamp=path[: -len(".plan")] + ".used")
+    return int(entry["code"])
+
+
+def _announce(entry: dict[str, Any], path: str) -> None:
+    """What a launch does just before the hand-over: its warnings again, the use record
+    (in a detached child), the CLI's variables, the terminal title."""
+    for line in entry["said"]:
+        sys.stderr.write(f"warning: {line}\n")
+    bookkeeping(entry.get("record"), stamp=path[: -len(".plan")] + ".used")
+    os.environ.update(entry["process_env"])
+    if entry.get("title") and os.isatty(1):
+        sys.stdout.write(f"\033]0;[aishell] {entry['title']}\007")
+    sys.stdout.flush()
+    sys.stderr.flush()
+
+
 def launch(argv: Sequence[str]) -> int | None:
     """Replay the cached plan of this exact launch; None when there is none to replay."""
     environ = os.environ
@@ -259,15 +285,13 @@ def launch(argv: Sequence[str]) -> int | None:
             return None
         if any(signature(path) != sig for path, sig in entry["inputs"]):
             return None
-        if entry["mode"] == "answer":  # a pure command's saved answer (lock --check)
-            sys.stdout.write(entry["stdout"])
-            sys.stderr.write(entry["stderr"])
-            return int(entry["code"])
         sock = entry["socket"]  # the engine the plan was made for (DOCKER_HOST, context, podman)
         if any(_image_id(sock, ref) != image_id for ref, image_id in entry["images"]):
             return None
         if not all(_running(sock, name, cid) for name, cid in entry.get("containers", ())):
             return None
+        if entry["mode"] == "answer":  # a saved answer: lock --check, a no-op sync
+            return _answer(sock, entry, path)
     except (OSError, KeyError, TypeError, ValueError):
         return None
     argv_out: list[str] = entry["argv"]
@@ -278,29 +302,29 @@ def launch(argv: Sequence[str]) -> int | None:
         except OSError:
             pass  # nothing ran: the engine CLI below tries (and explains) it
     if entry["mode"] == "api":
-        fd = _store_lock(environ)
-        if fd is None:
+        env = entry.get("env")
+        fd = _store_lock(environ) if env else None
+        if env and fd is None:
             return None
         try:
-            env = entry.get("env")
             if env and not _env_complete(sock, env["volume"], env["env_id"]):
                 return None
             created = _create(sock, entry)
         except (OSError, KeyError, TypeError, ValueError):
             return None
         finally:
-            os.close(fd)  # the container exists: from now on it keeps the env alive
+            if fd is not None:
+                os.close(fd)  # the container exists: from now on it keeps the env alive
         if created is None:
             return None
         argv_out = [*argv_out, created]
-    for line in entry["said"]:
-        sys.stderr.write(f"warning: {line}\n")
-    bookkeeping(entry.get("record"), stamp=path[: -len(".plan")] + ".used")
-    os.environ.update(entry["process_env"])
-    if entry.get("title") and os.isatty(1):
-        sys.stdout.write(f"\033]0;[aishell] {entry['title']}\007")
-    sys.stdout.flush()
-    sys.stderr.flush()
+    _announce(entry, path)
+    if entry["mode"] == "api" and entry.get("tty") is False:
+        # No TTY: attach, start and wait over the API, signals passed on; the engine CLI
+        # below only when that could not start it.
+        code = wire.run_attached(sock, argv_out[-1])
+        if code is not None:
+            return code
     try:
         os.execvp(argv_out[0], argv_out)  # noqa: S606 - the engine CLI takes over the TTY
     except OSError:

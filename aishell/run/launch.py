@@ -22,6 +22,8 @@ from aishell.lock.catalog import Harness
 from aishell.project.context import Context
 from aishell.request import ContainerRequest, Mount, cli_args
 from aishell.run import fast, plancache, usage
+from aishell.run.egress import sandbox_env as egress_env
+from aishell.run.egress import summary as egress_summary
 from aishell.run.env import resolve_env
 from aishell.run.identity import HostUser
 from aishell.run.plan import NAME_RE, Plan, RunOptions, find_harness, plan
@@ -144,7 +146,10 @@ def prepare(
     tty: bool,
     one_shot: bool = False,
     command: Sequence[str] | None = None,
+    offline_sandbox: bool = False,
 ) -> Plan:
+    """The plan of a launch; ``offline_sandbox``: one that runs with ``--network none``
+    whatever ``[network] mode`` says (gitleaks), so no egress proxy is prepared."""
     _check_project(ctx.project)
     cfg = ctx.config
     said: list[str] = []  # the warnings of this plan, shown again when it is replayed
@@ -176,6 +181,15 @@ def prepare(
     if harness is not None and harness.system_files:
         mounts = (*p.request.mounts, *system_file_mounts(ctx, harness))
         p = replace(p, request=replace(p.request, mounts=mounts))
+    used = images.used
+    if offline_sandbox:
+        p = replace(p, egress=None, request=replace(p.request, network="none"))
+    if p.egress is not None:  # allowlist mode: the proxy image is one more store item
+        from aishell.store.proxyimage import ensure_proxy_image  # noqa: PLC0415
+
+        proxy_image = ensure_proxy_image(ctx)
+        used = (*used, proxy_image)
+        p = replace(p, egress=replace(p.egress, image=proxy_image[2]))
     for notice in p.notices:
         say(notice)
     if harness is not None and harness.inner_sandbox:
@@ -183,7 +197,7 @@ def prepare(
             p.request.command)
         if not skip_off:
             say_once(ctx, f"inner-sandbox-{harness.name}", harness.inner_sandbox)
-    return replace(p, said=tuple(said), images=images.used, env_volume=env_volume)
+    return replace(p, said=tuple(said), images=used, env_volume=env_volume)
 
 
 def _uses_env(req: ContainerRequest) -> bool:
@@ -259,13 +273,66 @@ def _launch(ctx: Context, opts: RunOptions, *, one_shot: bool = False,
         p = prepare(ctx, opts, tty=tty, one_shot=one_shot, command=command)
         if plancache.cacheable(p, one_shot=one_shot):
             plancache.save(ctx, p)
-        created = create(ctx, p)
+        if p.egress is not None:
+            p, created = _start_proxied(ctx, p)
+        else:
+            created = create(ctx, p)
+    if p.egress is not None:
+        return _attach_proxied(ctx, p, created)
     record = plancache.record_of(ctx, p, replay=False)
     if p.request.detach:
         _record_now(record)
     else:
         fast.bookkeeping(record)  # the index write never delays the hand-over
     return _finish(ctx, p, created)
+
+
+def _start_proxied(ctx: Context, p: Plan) -> tuple[Plan, str | None]:
+    """Allowlist mode: the sidecar first, then the sandbox pointed at it (or not yet
+    created, when the engine CLI creates and attaches in one call)."""
+    from aishell.run import sidecar  # noqa: PLC0415
+
+    egress = p.egress
+    assert egress is not None
+    sidecar.sweep(ctx)
+    try:
+        address = sidecar.start(ctx, egress)
+        env = {**p.request.env, **egress_env(address)}
+        p = replace(p, request=replace(p.request, env=env))
+        return p, create(ctx, p)
+    except BaseException:
+        sidecar.remove(ctx, egress.id)  # the sandbox was not created: nothing else
+        raise
+
+
+def _attach_proxied(ctx: Context, p: Plan, created: str | None) -> Started | int:
+    """Run the sandbox with its sidecar: removed when a foreground sandbox ends (also
+    after Ctrl-C), or when a detached one fails to come up. The engine CLI runs as a
+    child here, not exec'd, so that this process is still there to clean up."""
+    from aishell.run import sidecar  # noqa: PLC0415
+
+    assert p.egress is not None
+    _record_now(plancache.record_of(ctx, p, replay=False))
+    if p.request.detach:
+        try:
+            return _finish(ctx, p, created)
+        except BaseException:
+            sidecar.remove(ctx, p.egress.id, sandbox=created)
+            raise
+    try:
+        set_title(ctx.project)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        argv = ([ctx.engine.cli, "start", "--attach", "--interactive", created] if created
+                else cli_args(p.request, ctx.engine.cli))
+        code = process.run_attached(argv, env=p.request.process_env())
+        if ctx.verbose:
+            hosts = sidecar.denied_hosts(ctx, p.egress.id)
+            render.err(f"egress: {egress_summary(hosts or [])} ({p.egress.sidecar})")
+        return code
+    finally:
+        # `docker run --rm` removes its own container; one aishell created, it removes
+        sidecar.remove(ctx, p.egress.id, sandbox=created)
 
 
 def _record_now(record: dict[str, Any] | None) -> None:
@@ -294,5 +361,7 @@ def exec_command(ctx: Context, command: Sequence[str], *, locked: bool = False,
 
 
 def sandbox_request(ctx: Context, command: Sequence[str], *, tty: bool) -> ContainerRequest:
-    """The request of a one-off sandbox running ``command`` (config applied, no name)."""
-    return prepare(ctx, RunOptions(), tty=tty, one_shot=True, command=command).request
+    """The request of a one-off sandbox running ``command`` with no network (config
+    applied, no name): what `aishell gitleaks` runs."""
+    return prepare(ctx, RunOptions(), tty=tty, one_shot=True, command=command,
+                   offline_sandbox=True).request

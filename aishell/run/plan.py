@@ -5,17 +5,20 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from aishell import certs
 from aishell.errors import AishellError, UsageError
 from aishell.lock import catalog
 from aishell.lock.catalog import Harness
+from aishell.project import network
 from aishell.project.context import Context
 from aishell.request import ContainerRequest, Mount, Port
 from aishell.run import config as runconfig
 from aishell.run.config import RunConfig, SpecError
+from aishell.run.egress import LABEL as EGRESS_LABEL
+from aishell.run.egress import Egress, new_egress
 from aishell.run.gitdirs import external_git_dirs
 from aishell.run.identity import HostUser, git_identity
 from aishell.run.sandbox import SandboxSpec, build_request, expand_home, harness_command, harness_mounts
@@ -53,6 +56,7 @@ class Plan:
     said: tuple[str, ...] = ()  # warnings shown before the launch
     images: tuple[tuple[str, str, str], ...] = ()  # (role, id, tag) of the images it runs on
     env_volume: str | None = None
+    egress: Egress | None = None  # [network] mode = "allowlist": the sidecar to start first
 
 def find_harness(ctx: Context, name: str) -> Harness:
     """The harness ``name`` from the manifest or the catalog; unknown → nearest suggestion."""
@@ -158,4 +162,18 @@ def plan(
         host_env=environ,
         git_dirs=tuple(external_git_dirs(ctx.project)),
     )
-    return Plan(build_request(spec), name, harness, tuple(notices), files, tuple(dirs))
+    net = network.from_config(cfg, harness_hosts=harness.hosts if harness else (),
+                              environ=environ)
+    weaker = network.weakened(cfg)
+    if weaker:
+        notices.append(weaker)
+    request = build_request(spec)
+    labels = {**request.labels, "dev.aishell.network": net.mode}  # set when not open
+    egress = None
+    if net.mode == "none":
+        request = replace(request, network="none", labels=labels)
+    elif net.allowlist:
+        egress = new_egress(net)
+        request = replace(request, network=egress.network,
+                          labels={**labels, EGRESS_LABEL: egress.id})
+    return Plan(request, name, harness, tuple(notices), files, tuple(dirs), egress=egress)

@@ -37,10 +37,13 @@ PLANS_KEPT = 64  # plans per state dir; the oldest go first
 
 
 def cacheable(p: Plan, *, one_shot: bool) -> bool:
+    """Whether a replay of ``p`` would be the same launch. Not with an egress sidecar
+    (allowlist mode): its network, proxy and address are made anew by every launch, and
+    the replay has no process left to remove them afterwards."""
     req = p.request
     uses_env = p.env_volume is not None
     return (one_shot and not req.detach and not p.prepare_dirs and not p.prepare_files
-            and not (uses_env and req.extra_args))
+            and not (uses_env and req.extra_args) and p.egress is None)
 
 
 def record_of(ctx: Context, p: Plan, *, replay: bool) -> dict[str, Any] | None:
@@ -53,6 +56,9 @@ def record_of(ctx: Context, p: Plan, *, replay: bool) -> dict[str, Any] | None:
     if p.env_volume is None:
         return {"kind": "launch", "project": str(ctx.project), "images": images, **engine}
     if not replay:
+        if any(role == "proxy" for role, _id, _tag in p.images):
+            # sync recorded the env and its images, not the proxy image: record them all
+            return {"kind": "launch", "project": str(ctx.project), "images": images}
         return None
     from aishell.lock.freshness import read_lock  # noqa: PLC0415
 
@@ -87,22 +93,27 @@ def _entry(ctx: Context, p: Plan, noted: dict[str, list[int] | None]) -> dict[st
         "said": list(p.said), "title": ctx.project.name,
         "record": record_of(ctx, p, replay=True),
     }
-    if p.env_volume is None:
+    if p.env_volume is None and (req.tty or req.extra_args):
+        # The engine CLI runs it: a TTY is its job, and extra engine arguments have no
+        # API form here.
         entry.update(mode="cli", argv=cli_args(req, ctx.engine.cli), process_env=req.process_env(),
                      images=images)
         return entry
-    info = ctx.engine.volume_inspect(p.env_volume)
-    env_id = ((info or {}).get("Labels") or {}).get("dev.aishell.env-id")
-    if not env_id:
-        return None
+    env: dict[str, str] | None = None
+    if p.env_volume is not None:
+        info = ctx.engine.volume_inspect(p.env_volume)
+        env_id = ((info or {}).get("Labels") or {}).get("dev.aishell.env-id")
+        if not env_id:
+            return None
+        env = {"volume": p.env_volume, "env_id": env_id}
     body = create_body(req, {})
     del body["Env"]
     prefix = json.dumps(body, separators=(",", ":"))
     entry.update(
         mode="api", argv=[ctx.engine.cli, "start", "--attach", "--interactive"],
         process_env={}, images=images + _base_check(ctx),
-        env={"volume": p.env_volume, "env_id": env_id},
-        create_path="/containers/create", body_prefix=prefix[:-1],
+        env=env,
+        create_path="/containers/create", body_prefix=prefix[:-1], tty=req.tty,
         passthrough=list(req.env_passthrough), fixed_env=dict(req.env),
     )
     return entry
@@ -166,6 +177,36 @@ def save_answer(ctx: Context, code: int, stdout: str, stderr: str) -> None:
         "stdout": stdout, "stderr": stderr, "images": [], "said": [], "record": None,
         "inputs": [[path, sig] for path, sig in sorted(noted.items())],
     })
+
+
+def save_sync(ctx: Context, result: Any, stdout: str, stderr: str) -> None:
+    """Save a no-op ``sync``: answered again while its inputs, the images it found and its
+    env are unchanged; the replay records the use in the index, as this sync did."""
+    env = result.env
+    lock_path = str(ctx.config.lock_path)
+
+    def make(noted: dict[str, list[int] | None]) -> dict[str, Any] | None:
+        sock = wire.socket_path(ctx.engine.docker_host)
+        if sock is None:
+            return None
+        images = [[tag, image_id] for _role, image_id, tag in result.images_used]
+        from aishell.lock.freshness import read_lock  # noqa: PLC0415
+
+        lock = read_lock(ctx.config.lock_path)
+        if lock is None:
+            return None
+        return {
+            "format": fast.FORMAT, "socket": sock, "mode": "answer", "code": 0,
+            "stdout": stdout, "stderr": stderr, "said": [],
+            "images": images + _base_check(ctx),
+            "env": {"volume": env.volume, "env_id": env.env_id},
+            "record": {"kind": "use", "project": str(ctx.project), "lock_path": lock_path,
+                       "env_ids": dict(lock.env_ids()),
+                       "images": [list(i) for i in result.images_used]},
+            "inputs": [[path, sig] for path, sig in sorted(noted.items())],
+        }
+
+    _save(ctx, make)
 
 
 def _save(ctx: Context, make: Callable[[dict[str, list[int] | None]], dict[str, Any] | None]) -> None:

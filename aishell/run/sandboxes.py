@@ -1,7 +1,9 @@
 """`aishell ps`, `aishell attach` and `aishell stop`: the sandboxes that are running.
 
 Sandboxes are found by their labels (``dev.aishell.kind=sandbox``, ``.project``,
-``.name``…) over the engine socket; nothing is recorded on the host.
+``.name``…) over the engine socket; nothing is recorded on the host. A sandbox in
+allowlist mode carries its egress id: `ps` reads what its proxy refused, `stop`
+removes its proxy and network, and both sweep proxies whose sandbox has gone.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from aishell import process, render
 from aishell.errors import AishellError, EngineError
 from aishell.project.context import Context
+from aishell.run.egress import LABEL as EGRESS_LABEL
 from aishell.run.sandbox import LABEL, container_name
 
 PRE_START_MARKER = "/run/aishell/pre-start"
@@ -36,6 +39,9 @@ class Sandbox:
     uptime_seconds: int | None
     pre_start: str | None  # pending / ready / failed, None when there is none
     detached: bool
+    network: str = "open"  # [network] mode it was started with: open / none / allowlist
+    denied: int | None = None  # allowlist mode, running: requests its proxy refused so far
+    denied_hosts: tuple[str, ...] = ()  # the last few distinct refused hosts, newest first
 
 
 def _short_env(volume: str | None) -> str | None:
@@ -63,6 +69,9 @@ def ps(ctx: Context, *, every_project: bool = False, now: float | None = None) -
     if not every_project:
         labels[f"{LABEL}.project"] = str(ctx.project)
     now = time.time() if now is None else now
+    from aishell.run import sidecar  # noqa: PLC0415
+
+    sidecar.sweep(ctx, now=now)  # proxies of sandboxes that have gone
     out: list[Sandbox] = []
     for c in ctx.engine.list_containers(labels, all=True):
         lab = c.get("Labels") or {}
@@ -70,6 +79,8 @@ def ps(ctx: Context, *, every_project: bool = False, now: float | None = None) -
         container = str(names[0]).lstrip("/")
         running = c.get("State") == "running"
         created = c.get("Created")
+        egress_id = lab.get(EGRESS_LABEL)
+        hosts = sidecar.denied_hosts(ctx, egress_id) if egress_id and running else None
         out.append(Sandbox(
             name=lab.get(f"{LABEL}.name") or container,
             container=container,
@@ -80,6 +91,9 @@ def ps(ctx: Context, *, every_project: bool = False, now: float | None = None) -
             uptime_seconds=int(now - created) if running and isinstance(created, int) else None,
             pre_start=_pre_start_state(ctx, c),
             detached=lab.get(f"{LABEL}.detach") == "1",
+            network=lab.get(f"{LABEL}.network") or "open",
+            denied=None if hosts is None else len(hosts),
+            denied_hosts=tuple(list(dict.fromkeys(reversed(hosts or [])))[:5]),
         ))
     out.sort(key=lambda s: (s.project, s.name))
     return out
@@ -218,4 +232,9 @@ def stop(ctx: Context, name: str, *, timeout: int = 10) -> str:
     info = _find(ctx, name)
     container = str(info.get("Name", "")).lstrip("/")
     ctx.engine.stop_container(container, timeout=timeout)
+    egress_id = ((info.get("Config") or {}).get("Labels") or {}).get(EGRESS_LABEL)
+    if egress_id:  # its proxy and network go with it (once --rm has removed it)
+        from aishell.run import sidecar  # noqa: PLC0415
+
+        sidecar.remove(ctx, egress_id)
     return container

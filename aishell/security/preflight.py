@@ -37,13 +37,15 @@ def validate(ctx: Context, *, docker_args: Sequence[str] = (), mounts: Sequence[
     cfg_args = list(run.get("docker_args") or [])
     cfg_mounts = list(run.get("mounts") or [])
     cfg_ports = list(run.get("ports") or [])
-    risks = validation.check_docker_args(cfg_args, origin=_origin(ctx, "docker_args"))
+    mode = str(ctx.config.table("network").get("mode", "open"))
+    risks = validation.check_docker_args(cfg_args, origin=_origin(ctx, "docker_args"),
+                                         network_mode=mode)
     risks += validation.check_mounts(cfg_mounts, origin=_origin(ctx, "mounts"))
     risks += validation.check_ports(cfg_ports, origin=_origin(ctx, "ports"))
     # A caller may pass the merged lists: what came from the config is checked above.
     cli = "command line"
     risks += validation.check_docker_args([a for a in docker_args if a not in cfg_args],
-                                          origin=cli)
+                                          origin=cli, network_mode=mode)
     risks += validation.check_mounts([m for m in mounts if m not in cfg_mounts], origin=cli)
     risks += validation.check_ports([p for p in ports if p not in cfg_ports], origin=cli)
     return risks

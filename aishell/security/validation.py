@@ -137,12 +137,22 @@ def _cap_names(value: str) -> list[str]:
     return names
 
 
+NETWORK_OVERRIDE = {
+    "allowlist": ("puts the sandbox on another network than its egress proxy's internal one "
+                  "([network] mode = \"allowlist\"): it may bypass the allow list"),
+    "none": "gives the sandbox a network although [network] mode = \"none\"",
+}
+
+
 def check_docker_args(args: Iterable[str], *, home: str | None = None,
-                      origin: str = "") -> list[Risk]:
-    """Every dangerous option in ``args`` (engine ``run`` options)."""
+                      origin: str = "", network_mode: str = "open") -> list[Risk]:
+    """Every dangerous option in ``args`` (engine ``run`` options); with ``network_mode``
+    other than open, any ``--network`` too (it would undo the mode)."""
     risks: list[Risk] = []
     for flag, value, written in _options(split_args(args)):
         val = (value or "").strip()
+        if flag in ("--network", "--net") and network_mode in NETWORK_OVERRIDE:
+            risks.append(Risk(written, NETWORK_OVERRIDE[network_mode], origin))
         if flag in ("-v", "--volume"):
             risks += check_mounts([val], home=home, origin=origin, written=written)
         elif flag == "--mount":

@@ -65,7 +65,7 @@ def ensure_foundation(
 
 
 @contextmanager
-def _building(ctx: Context, title: str) -> Iterator[Callable[[str], None]]:
+def building(ctx: Context, title: str) -> Iterator[Callable[[str], None]]:
     """Progress for an image build (a failure's log is printed by the one error handler,
     aishell.cli.crash, with the error)."""
     with render.progress(title, quiet=ctx.quiet, verbose=ctx.verbose) as on_line:
@@ -106,7 +106,7 @@ def ensure_images(ctx: Context, *, force: bool = False, record: bool = True) -> 
     built: list[str] = []
     foundation_id = "" if force else _image_id(ctx, foundation.tag)
     if not foundation_id:
-        with _building(ctx, f"building the foundation image {foundation.tag}") as on_line:
+        with building(ctx, f"building the foundation image {foundation.tag}") as on_line:
             foundation_id = ensure_foundation(ctx.engine, foundation, force=force,
                                               on_line=on_line).image_id
         built.append(foundation.tag)
@@ -116,7 +116,7 @@ def ensure_images(ctx: Context, *, force: bool = False, record: bool = True) -> 
     if ext is not None:
         ext_id = "" if force else _image_id(ctx, ext.tag)
         if not ext_id:
-            with _building(ctx, f"building the project image {ext.tag}") as on_line:
+            with building(ctx, f"building the project image {ext.tag}") as on_line:
                 extension.ensure_extension(ctx.engine, ext, foundation.tag, ctx.project,
                                            force=True, on_line=on_line)
             ext_id = _image_id(ctx, ext.tag)

@@ -75,6 +75,8 @@ class SyncResult:
     env: EnvOutcome | None
     downloads: Downloads
     seconds: float
+    # (role, image id, tag) of every image the project's sandboxes rest on; not in --json
+    images_used: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -257,7 +259,7 @@ def sync(ctx: Context, *, locked: bool = False, frozen: bool = False, offline: b
             _record(ctx, lock, images)
     return SyncResult(str(ctx.project), lock_state, image,
                       images.built if images else (), tuple(missing_images), env, downloads,
-                      time.monotonic() - started)
+                      time.monotonic() - started, images.used if images else ())
 
 
 def _substitute_or_build(ctx: Context, lock: Lock, platform: str, image: str, *,

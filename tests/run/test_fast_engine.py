@@ -163,6 +163,8 @@ def test_a_replayed_launch_imports_only_what_it_needs(project):
         "'tomllib', 'tomlkit', 'yaml', 'inspect', 'subprocess') or m.startswith('aishell'))))\n"
         "    os._exit(0)\n"
         "os.execvp = handed_over\n"
+        "import aishell.engine.wire\n"
+        "aishell.engine.wire.run_attached = handed_over  # no TTY: the API hand-over\n"
         "from aishell.cli import main\n"
         "main(['exec', '--', 'true'])\n"
     )
@@ -212,3 +214,35 @@ def test_attach_without_a_tty_streams_stdin_stdout_stderr_and_the_exit_code(
         assert len(plans(private_state)) >= 1
     finally:
         rp.aishell("stop", "pipe")
+
+
+def test_a_replayed_exec_without_a_tty_streams_passes_signals_and_removes_its_container(
+        project, private_state):
+    """The replay runs the container over the API (no engine CLI): stdin in, stdout and
+    stderr apart, the exit code out, a signal passed on, the container gone after."""
+    script = "tr a-z A-Z; echo to-stderr >&2; exit 3"
+    first = run_aishell("exec", "--", "sh", "-c", script, cwd=project, input="abc\n" * 20000)
+    assert first.returncode == 3 and first.stdout == "ABC\n" * 20000, first.stderr
+    saved = plans(private_state)
+    (plan,) = (private_state / "state" / "launch-plans").glob("*.plan")
+    entry = fast.load(str(plan))
+    assert entry is not None and entry["mode"] == "api" and entry["tty"] is False
+    again = run_aishell("exec", "--", "sh", "-c", script, cwd=project, input="abc\n" * 20000)
+    assert again.returncode == 3 and again.stdout == "ABC\n" * 20000, again.stderr
+    assert again.stderr.endswith("to-stderr\n")
+    assert plans(private_state) == saved
+    loop = "trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.1; done"
+    trap = ["exec", "--", "sh", "-c", loop]
+    assert run_aishell(*trap[:2], "true", cwd=project).returncode == 0
+    for _ in range(2):  # the first run saves the plan, the second replays it
+        proc = subprocess.Popen([sys.executable, "-m", "aishell", *trap], cwd=project,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "ready\n"
+        proc.send_signal(15)
+        out, _err = proc.communicate(timeout=60)
+        assert proc.returncode == 42 and out == "got-term\n"
+    left = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=dev.aishell.project={project}"],
+                          capture_output=True, text=True, check=True).stdout.split()
+    assert left == []

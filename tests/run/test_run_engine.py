@@ -101,8 +101,9 @@ def test_detach_attach_send_keys_ps_and_stop(run_project):
     ps = rp.aishell("ps")
     assert ps.returncode == 0, ps.stderr
     head, row = ps.stdout.splitlines()
-    assert head.split() == ["NAME", "HARNESS", "ENV", "STATUS", "UPTIME", "PRE-START"]
+    assert head.split() == ["NAME", "HARNESS", "ENV", "STATUS", "UPTIME", "PRE-START", "NETWORK"]
     assert row.split()[:4] == ["pi", "pi", "-", "running"]
+    assert row.split()[-1] == "open"
 
     # a real attach through a terminal, then detach with Ctrl-B D
     pid, fd = pty.fork()

@@ -309,7 +309,8 @@ def test_ps_json_contract(tmp_path, capsys):
     assert doc == {"schema": "aishell.ps", "version": 1, "sandboxes": [{
         "name": "claude", "container": "aishell-12345678-claude", "project": "/p",
         "harness": "claude", "env_id": "0123456789ab", "status": "running",
-        "uptime_seconds": 75, "pre_start": "ready", "detached": True}]}
+        "uptime_seconds": 75, "pre_start": "ready", "detached": True, "network": "open",
+        "denied": None, "denied_hosts": []}]}
 
 
 def test_ps_table_for_people(tmp_path, capsys):
@@ -318,10 +319,13 @@ def test_ps_table_for_people(tmp_path, capsys):
 
     ctx = Context.create(str(project_with(tmp_path)))
     box = Sandbox("shell", "c", "/p", None, None, "exited", None, None, False)
-    print_sandboxes(ctx, [box], every_project=False)
+    proxied = Sandbox("box", "d", "/p", "claude", None, "running", 5, None, True,
+                      network="allowlist", denied=3, denied_hosts=("pypi.org", "example.com"))
+    print_sandboxes(ctx, [box, proxied], every_project=False)
     assert capsys.readouterr().out.splitlines() == [
-        "NAME   HARNESS  ENV  STATUS  UPTIME  PRE-START",
-        "shell  shell    -    exited  -       -",
+        "NAME   HARNESS  ENV  STATUS   UPTIME  PRE-START  NETWORK",
+        "shell  shell    -    exited   -       -          open",
+        "box    claude   -    running  5s      -          allowlist, 3 denied (pypi.org, example.com)",
     ]
     assert [uptime(s) for s in (5, 125, 3700, 90000)] == ["5s", "2m", "1h01m", "1d1h"]
 

@@ -193,3 +193,28 @@ def test_merged_lists_are_not_checked_twice(tmp_path):
     warnings = security.preflight(ctx, interactive=False, unsafe=False,
                                   docker_args=["--memory=8g", "--privileged"])
     assert sum("--privileged" in w for w in warnings) == 1
+
+
+# -- [network] modes: a --network in docker_args would undo them ----------------------
+@pytest.mark.parametrize("args", [["--network", "bridge"], ["--network=mynet"], ["--net", "x"],
+                                  ["--network bridge"]])
+def test_a_network_override_is_flagged_in_allowlist_mode(args):
+    risks = validation.check_docker_args(args, home=HOME, network_mode="allowlist")
+    assert len(risks) == 1
+    assert "bypass the allow list" in risks[0].reason
+    assert validation.check_docker_args(args, home=HOME) == []  # open mode: their choice
+    none = validation.check_docker_args(args, home=HOME, network_mode="none")
+    assert [r.reason for r in none] == [validation.NETWORK_OVERRIDE["none"]]
+
+
+def test_a_network_override_warns_with_its_line_and_strict_refuses(tmp_path):
+    toml = ('[network]\nmode = "allowlist"\n[run]\n'
+            'docker_args = ["--network", "bridge"]\n')
+    ctx = context(tmp_path / "proj", toml)
+    warnings = security.preflight(ctx, interactive=False, unsafe=True)
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"{ctx.project / 'aishell.toml'}:4 [run] docker_args: "
+                                  "--network bridge puts the sandbox on another network")
+    strict = context(tmp_path / "strict", toml + "[security]\nstrict = true\n")
+    with pytest.raises(AishellError, match="refused by \\[security\\] strict = true"):
+        security.preflight(strict, interactive=False, unsafe=True)

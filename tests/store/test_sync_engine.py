@@ -195,3 +195,24 @@ def test_a_failing_install_shows_its_last_lines_without_verbose(project, lock_en
     assert lines[error + 1] == (
         "hint: the last 20 lines of the step's output are shown above (`-v` streams all of "
         "it); nothing half-built was kept, so running again starts from scratch")
+
+
+def test_a_no_op_sync_is_answered_from_the_plan_cache_until_the_env_or_an_input_changes(
+        project, private_state):
+    first = run_aishell("sync", cwd=project)
+    assert first.returncode == 0, first.stderr  # built and locked: nothing cached yet
+    noop = run_aishell("sync", cwd=project)
+    assert noop.returncode == 0 and "is complete: reused" in noop.stdout, noop.stderr
+    probe = ("import sys; from aishell.cli import main; rc = main(['sync']); "
+             "print(rc, 'aishell.store.sync' in sys.modules)")
+    again = subprocess.run([sys.executable, "-c", probe], cwd=project, capture_output=True,
+                           text=True, check=True, env={**os.environ})
+    assert again.stdout.splitlines() == [noop.stdout.strip(), "0 False"]  # replayed
+    volume = json.loads(run_aishell("sync", "--json", cwd=project).stdout)["env"]["volume"]
+    remove_volume(volume)  # the env is gone: the answer no longer holds
+    rebuilt = run_aishell("sync", cwd=project)
+    assert rebuilt.returncode == 0 and "reused" not in rebuilt.stdout, rebuilt.stdout
+    (project / "aishell.toml").write_text((project / "aishell.toml").read_text() + "\n")
+    edited = subprocess.run([sys.executable, "-c", probe], cwd=project, capture_output=True,
+                            text=True, check=True, env={**os.environ})
+    assert edited.stdout.splitlines()[-1] == "0 True"  # an input changed: the full path
