@@ -39,15 +39,20 @@ def dispatch(ctx: Any, ns: argparse.Namespace, _routed: object) -> int:
             plancache.save_answer(ctx, 0, out.text, err.text)
         return result.exit_code
     if ns.command == "lock":
+        before = _env_ids(ctx)
         result = cmd.lock(ctx, check=False, upgrade=ns.upgrade,
                           upgrade_packages=ns.upgrade_package, dry_run=ns.dry_run,
                           on_status=status, image=image, capture=capture)
+        _publish_if_moved(ctx, before, result)
         print_lock(ctx, result)
         return result.exit_code
     if ns.command in ("add", "remove"):
         fn = cmd.add if ns.command == "add" else cmd.remove
+        before = _env_ids(ctx)
         edit = fn(ctx, ns.specs if ns.command == "add" else ns.names, relock=not ns.no_lock,
                   on_status=status, image=image, capture=capture)
+        if edit.lock is not None:
+            _publish_if_moved(ctx, before, edit.lock)
         if not ctx.quiet:
             verb = "added" if ns.command == "add" else "removed"
             render.err(f"{verb} {', '.join(edit.names)} in {edit.manifest}")
@@ -63,6 +68,34 @@ def dispatch(ctx: Any, ns: argparse.Namespace, _routed: object) -> int:
         print_tree(ctx, cmd.tree(ctx))
         return 0
     raise AssertionError(ns.command)  # pragma: no cover
+
+
+def _env_ids(ctx: Any) -> set[str] | None:
+    """The env ids the project's lock names now (None: no readable lock)."""
+    from aishell.errors import AishellError  # noqa: PLC0415
+    from aishell.lock import refs  # noqa: PLC0415
+
+    try:
+        return refs.env_ids_of(ctx.config.lock_path.read_bytes())
+    except (OSError, refs.LockUnreadable, AishellError):  # the command itself says what is wrong
+        return None
+
+
+def _publish_if_moved(ctx: Any, before: set[str] | None, result: Any) -> None:
+    """A lock naming new env ids changes the gc root of a project this home recorded:
+    publish it on the engine (other homes' gc must see it). A lock that wrote nothing, or
+    of a project never synced or run here, has nothing to publish (and needs no engine)."""
+    if result.status != "written" or set(result.env_ids.values()) == (before or set()):
+        return
+    from aishell.errors import AishellError  # noqa: PLC0415
+    from aishell.store import engineroots, index  # noqa: PLC0415
+
+    try:
+        recorded = index.project_key(ctx.project) in index.load(ctx.paths).projects
+    except AishellError:  # a damaged index: gc says so; the lock itself is written
+        return
+    if recorded:
+        engineroots.publish_or_warn(ctx.engine, ctx.paths)
 
 
 def _status(ctx: Any) -> Any:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aishell.render import err, print_json, warn
+from aishell.store.engineroots import Home
 from aishell.store.gc import Candidate, GcResult
 from aishell.store.index import Generation, Pin
 from aishell.store.listing import Listing, PinResult, RollbackResult
@@ -51,7 +52,8 @@ def gc_payload(result: GcResult) -> dict[str, Any]:
     doc["freed_unique_bytes"] = result.freed_unique_bytes
     doc["measured_freed_bytes"] = result.measured_freed_bytes
     doc["older_than_seconds"] = int(result.older_than.total_seconds())
-    del doc["older_than"]
+    doc["home_ttl_seconds"] = int(result.home_ttl.total_seconds())
+    del doc["older_than"], doc["home_ttl"]
     return doc
 
 
@@ -69,6 +71,19 @@ def print_gc(result: GcResult, *, as_json: bool, quiet: bool) -> None:
     if result.dropped_generations:
         print(f"{'would drop' if result.dry_run else 'dropped'} {result.dropped_generations} "
               f"generation(s) beyond the newest {result.keep_generations} per project")
+    for h in result.homes:
+        if h.expired:
+            print(f"{'would remove' if result.dry_run else 'removed'} the gc roots of home "
+                  f"{h.owner}: last seen {_age(h.last_seen, now)}, longer than [store] "
+                  f"gc_home_ttl {_ttl(result.home_ttl)}; its {h.items} item(s) are no longer "
+                  "kept for it")
+    if result.dry_run and result.homes and not quiet:
+        print(f"other aishell homes on this engine, {len(result.homes)}:")
+        print("\n".join("  " + line for line in _homes_table(result.homes, now)))
+    if result.captures or result.capture_containers:
+        print(f"{verb} {len(result.captures)} capture volume(s) "
+              f"({format_size(sum(max(c.size, 0) for c in result.captures))}) and "
+              f"{result.capture_containers} container(s) left by interrupted `aishell lock` runs")
     if done and not quiet:
         print(f"{verb} {len(done)} item(s):")
         print("\n".join("  " + line for line in _table([_gc_row(c, now) for c in done])))
@@ -94,6 +109,19 @@ def print_gc(result: GcResult, *, as_json: bool, quiet: bool) -> None:
     print(f"{summary}; {result.reachable} item(s) still reachable ({result.seconds:.1f} s)")
 
 
+def _ttl(delta: timedelta) -> str:
+    days = delta.total_seconds() / 86400
+    return f"{days:g}d" if days >= 1 else format_age(delta)
+
+
+def _homes_table(homes: Sequence[Home], now: datetime) -> list[str]:
+    rows = [["HOME", "LAST SEEN", "ITEMS", ""]]
+    rows += [[h.owner, _age(h.last_seen, now) + ("" if h.seen_by == "heartbeat" else " (markers)"),
+              f"{len(h.env_ids)} env(s), {len(h.image_ids)} image(s)",
+              "expired: keeps nothing" if h.expired else ""] for h in homes]
+    return _table(rows)
+
+
 def _gc_row(c: Candidate, now: datetime) -> list[str]:
     return [c.kind, _short_name(c.name), _size(c.size), f"created {_age(c.created, now)}",
             f"last used {_age(c.last_used, now)}"]
@@ -109,9 +137,11 @@ def compact_roots(labels: Sequence[str]) -> str:
         elif kind == "generation":
             path, _, number = name.rpartition("#")
             name = f"{path.rstrip('/').rsplit('/', 1)[-1]}#{number}"
+        elif kind == "home":  # "uid 1500 /home/bob/.local/state/aishell": the user says enough
+            name = " ".join(name.split()[:2])
         groups.setdefault(kind, []).append(name)
     parts = []
-    for kind in ("project", "generation", "pin", "container"):
+    for kind in ("project", "generation", "pin", "container", "home"):
         names = groups.get(kind, [])
         if names:
             shown = ", ".join(names[:4]) + (f" +{len(names) - 4}" if len(names) > 4 else "")
@@ -145,6 +175,10 @@ def print_listing(listing: Listing, *, as_json: bool) -> None:
           f"{format_size(listing.download_cache_bytes)}")
     for d in listing.dangling_roots:
         print(f"dangling root: {d.path} ({d.reason}); the next `aishell gc` drops it")
+    if listing.homes:
+        print(f"other aishell homes on this engine, {len(listing.homes)} (their roots keep "
+              "items here too):")
+        print("\n".join("  " + line for line in _homes_table(listing.homes, now)))
 
 
 # -- pins and rollback ----------------------------------------------------------------
@@ -208,6 +242,18 @@ def print_rollback(result: RollbackResult, *, as_json: bool, quiet: bool) -> Non
         print("its env is no longer in the store: `aishell sync` rebuilds it")
 
 
+def _engine(ctx: Any) -> Any:
+    """The engine, even where the project's config is broken: unpin needs no project."""
+    from aishell.errors import AishellError  # noqa: PLC0415
+
+    try:
+        return ctx.engine
+    except AishellError:
+        from aishell.engine import Engine  # noqa: PLC0415
+
+        return Engine()
+
+
 def dispatch(ctx: Any, ns: argparse.Namespace, _routed: object) -> int:
     """The store commands (gc, store ls, pin, unpin, rollback)."""
     command = ns.command
@@ -236,10 +282,10 @@ def dispatch(ctx: Any, ns: argparse.Namespace, _routed: object) -> int:
     elif command == "pin" and ns.list:
         print_pins(index.pins(ctx.paths), as_json=ctx.json)
     elif command == "pin":
-        print_pin(store.pin_project(ctx.paths, ctx.project, ns.name),
-                               as_json=ctx.json, quiet=ctx.quiet)
+        print_pin(store.pin_project(ctx.paths, ctx.project, ns.name, engine=ctx.engine),
+                  as_json=ctx.json, quiet=ctx.quiet)
     elif command == "unpin":
-        print_unpin(index.unpin(ctx.paths, ns.name), quiet=ctx.quiet)
+        print_unpin(store.unpin(ctx.paths, _engine(ctx), ns.name), quiet=ctx.quiet)
     elif command == "rollback" and ns.list:
         gens, current = index.generations(ctx.paths, ctx.project)
         print_generations(gens, current, as_json=ctx.json)

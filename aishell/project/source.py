@@ -100,6 +100,7 @@ SCHEMA: dict[str, dict[str, tuple[Check, str]]] = {
     "store": {
         "keep_generations": (_is_int, "a whole number"),
         "gc_grace": (_is_str, 'a duration such as "1h"'),
+        "gc_home_ttl": (_is_str, 'a duration such as "30d"'),
         "substituters": (_list_of(_is_str), 'a list like ["localhost:5000/aishell"]'),
         "keep_archive": (_is_bool, "true or false"),
     },

@@ -339,9 +339,10 @@ def _record_now(record: dict[str, Any] | None) -> None:
     if record is None:
         return
     try:
-        usage.record(record)
+        usage.record(record, publish=False)
     except (AishellError, OSError) as exc:
         render.warn(f"could not record this launch in the store index: {exc}")
+    fast.bookkeeping(record)  # publishing this home's gc roots waits for no engine round trip
 
 
 def run(ctx: Context, opts: RunOptions) -> Started | int:

@@ -50,8 +50,11 @@ def record_of(ctx: Context, p: Plan, *, replay: bool) -> dict[str, Any] | None:
     """What the store index learns from this launch. A full launch with an env has had
     it recorded by sync already; a replay records what that sync would have."""
     images = [list(i) for i in p.images]
+    # The engine the launch used: the recording child publishes this home's gc roots there.
+    engine = {"docker_host": ctx.engine.docker_host,
+              "engine_cli": ctx.config.table("settings").get("engine")}
     if p.env_volume is None:
-        return {"kind": "launch", "project": str(ctx.project), "images": images}
+        return {"kind": "launch", "project": str(ctx.project), "images": images, **engine}
     if not replay:
         if any(role == "proxy" for role, _id, _tag in p.images):
             # sync recorded the env and its images, not the proxy image: record them all
@@ -63,7 +66,7 @@ def record_of(ctx: Context, p: Plan, *, replay: bool) -> dict[str, Any] | None:
     if lock is None:
         return None
     return {"kind": "use", "project": str(ctx.project), "lock_path": str(ctx.config.lock_path),
-            "env_ids": dict(lock.env_ids()), "images": images}
+            "env_ids": dict(lock.env_ids()), "images": images, **engine}
 
 
 def _base_check(ctx: Context) -> list[list[str]]:

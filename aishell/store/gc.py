@@ -21,7 +21,7 @@ from aishell.engine import Engine
 from aishell.errors import EngineConflict, EngineNotFound, UsageError
 from aishell.lock import refs as lockrefs
 from aishell.paths import Paths
-from aishell.store import engineroots, inventory, roots, storelock
+from aishell.store import captures, engineroots, inventory, roots, storelock
 from aishell.store import index as store_index
 from aishell.store.inventory import Item
 
@@ -60,10 +60,18 @@ class GcResult:
     stopped_early: bool
     warnings: tuple[str, ...]
     seconds: float
+    home_ttl: timedelta = timedelta(days=30)
+    homes: tuple[engineroots.Home, ...] = ()  # the other homes on the engine; expired ones removed
+    capture_containers: int = 0  # containers of interrupted `aishell lock`s removed (would be)
 
     @property
     def removed(self) -> tuple[Candidate, ...]:
         return tuple(c for c in self.candidates if c.status in ("removed", "would-remove"))
+
+    @property
+    def captures(self) -> tuple[Candidate, ...]:
+        """Scratch volumes of interrupted `aishell lock` recordings removed (would be)."""
+        return tuple(c for c in self.removed if c.kind == captures.KIND)
 
     @property
     def freed_unique_bytes(self) -> int:
@@ -202,10 +210,17 @@ def collect_garbage(
         moment = now or store_index.now_utc()
         cutoff = moment - grace
         idx = store_index.load(paths)
-        found = roots.collect(paths, idx, engine.list_containers({}, all=True), keep_generations=keep)
+        containers = engine.list_containers({}, all=True)
+        leftovers = captures.leftover_containers(containers, cutoff=cutoff, now=moment,
+                                                 label_filter=label_filter)
+        gone = {str(c["Id"]) for c in leftovers} if dry_run else \
+            set(captures.remove_containers(engine, leftovers))
+        containers = [c for c in containers if str(c["Id"]) not in gone]
+        found = roots.collect(paths, idx, containers, keep_generations=keep)
         if not dry_run:  # other homes on this engine must see what this one still needs
-            engineroots.publish(engine, paths, engineroots.refs_of(found.roots))
-        all_roots = (*found.roots, *engineroots.foreign_roots(engine, paths))
+            engineroots.publish_home(engine, paths, keep_generations=keep, now=moment)
+        homes = _other_homes(engine, paths, settings.home_ttl, moment, dry_run=dry_run)
+        all_roots = (*found.roots, *(h.root for h in homes if not h.expired))
         items = inventory.collect(engine, label_filter=label_filter)
         marks = roots.mark(items, all_roots)
         layers_before = inventory.layers_size(engine) if not dry_run else 0
@@ -247,7 +262,19 @@ def collect_garbage(
         tarballs=len(tarballs), tarball_bytes=tarball_bytes, lock_copies=lock_copies,
         freed_bytes=freed + tarball_bytes, layers_freed=layers_freed, stopped_early=stopped,
         warnings=found.warnings, seconds=time.monotonic() - started,
+        home_ttl=settings.home_ttl, homes=tuple(homes), capture_containers=len(gone),
     )
+
+
+def _other_homes(engine: Engine, paths: Paths, ttl: timedelta, now: datetime, *,
+                 dry_run: bool) -> list[engineroots.Home]:
+    """The other homes on this engine; a real run removes the markers of expired ones
+    (one that came back meanwhile is kept, and keeps its items)."""
+    homes = engineroots.other_homes(engine, paths, ttl=ttl, now=now)
+    if dry_run:
+        return homes
+    return [h if not h.expired or engineroots.forget(engine, h) else replace(h, expired=False)
+            for h in homes]
 
 
 def _sweep(

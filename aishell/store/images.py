@@ -80,6 +80,10 @@ def _record_launch(ctx: Context, images: Sequence[tuple[str, str, str]]) -> None
         indexfile.record_launch(ctx.paths, ctx.project, images)
     except (AishellError, OSError) as exc:
         render.warn(f"could not record this launch in the store index: {exc}")
+        return
+    from aishell.store import engineroots  # noqa: PLC0415
+
+    engineroots.publish_or_warn(ctx.engine, ctx.paths)  # the project's images are roots now
 
 
 def _image_id(ctx: Context, tag: str) -> str:

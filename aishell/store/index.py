@@ -32,6 +32,10 @@ write_atomic = indexfile.write_atomic
 LOCK_COPIES_DIR = "lock-copies"  # not "locks": that directory holds the store's lock files
 DEFAULT_KEEP_GENERATIONS = 3
 DEFAULT_GRACE = "1h"
+DEFAULT_HOME_TTL = "30d"
+# Homes refresh their heartbeat once a day (aishell.store.engineroots): a shorter TTL would
+# let a home in daily use look gone between two refreshes.
+MIN_HOME_TTL = timedelta(days=2)
 LOCK_DIGEST_CONTEXT = "aishell 2026-11 generation lock copy v1"
 
 
@@ -232,10 +236,11 @@ def referenced_lock_digests(index: Index) -> set[str]:
 class StoreSettings:
     keep_generations: int = DEFAULT_KEEP_GENERATIONS
     grace: timedelta = timedelta(hours=1)
+    home_ttl: timedelta = timedelta(days=30)  # other homes' roots expire this long after last seen
 
 
 def store_settings(paths: Paths) -> StoreSettings:
-    """``[store]`` of the global config: ``keep_generations`` and ``gc_grace``."""
+    """``[store]`` of the global config: ``keep_generations``, ``gc_grace``, ``gc_home_ttl``."""
     from aishell.project import config  # noqa: PLC0415 - only gc and record_use need it
     from aishell.units import parse_duration  # noqa: PLC0415
 
@@ -253,7 +258,17 @@ def store_settings(paths: Paths) -> StoreSettings:
     except AishellError as exc:
         raise source.error(f"[store] gc_grace: {exc.message}", "store", "gc_grace",
                            hint=exc.hint) from exc
-    return StoreSettings(keep, grace)
+    try:
+        ttl = parse_duration(table.get("gc_home_ttl", DEFAULT_HOME_TTL))
+    except AishellError as exc:
+        raise source.error(f"[store] gc_home_ttl: {exc.message}", "store", "gc_home_ttl",
+                           hint=exc.hint) from exc
+    if ttl < MIN_HOME_TTL:
+        raise source.error(f"[store] gc_home_ttl must be at least 2d, not {table['gc_home_ttl']!r}",
+                           "store", "gc_home_ttl",
+                           hint="homes refresh their heartbeat once a day; a shorter TTL would "
+                                "expire homes in daily use")
+    return StoreSettings(keep, grace, ttl)
 
 
 # -- recording use ---------------------------------------------------------------------

@@ -14,7 +14,7 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +127,33 @@ def update_doc(paths: Paths, change: Callable[[dict[str, Any]], dict[str, Any]])
             write_atomic(path, after)
         return doc
     finally:
+        os.close(fd)
+
+
+_held: set[str] = set()  # the homes whose gc-roots publishing lock this process holds
+
+
+@contextlib.contextmanager
+def roots_lock(paths: Paths) -> Iterator[None]:
+    """One publisher of this home's gc roots at a time (aishell.store.engineroots).
+
+    Here, with nothing but ``os`` and ``fcntl``, so a launch's recording child takes it
+    the moment it starts. Re-entrant within a process. Whoever takes it next (a test's
+    teardown) waits until that child has published.
+    """
+    lock = paths.state / "locks" / "gcroots.lock"
+    path = str(lock)
+    if path in _held:
+        yield
+        return
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        _held.add(path)
+        yield
+    finally:
+        _held.discard(path)
         os.close(fd)
 
 

@@ -12,8 +12,8 @@ from aishell.errors import AishellError
 from aishell.lock import refs as lockrefs
 from aishell.paths import Paths
 from aishell.project.config import LOCKFILE
+from aishell.store import engineroots, inventory, roots
 from aishell.store import index as store_index
-from aishell.store import inventory, roots
 from aishell.store.index import ImageRef
 
 
@@ -27,7 +27,8 @@ class StoreItem:
     unique: int
     created: datetime
     last_used: datetime | None
-    roots: tuple[str, ...]  # "project:/path", "pin:name", "generation:/path#2", "container:name"
+    roots: tuple[str, ...]  # "project:/path", "pin:name", "generation:/path#2", "container:name",
+    # "home:uid 1500 /home/bob/.local/state/aishell" (another aishell home on the engine)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Listing:
     download_cache_bytes: int
     download_cache_files: int
     warnings: tuple[str, ...]
+    homes: tuple[engineroots.Home, ...] = ()  # the other aishell homes on this engine
 
 
 def list_store(paths: Paths, engine: Engine, *, label_filter: dict[str, str] | None = None) -> Listing:
@@ -51,7 +53,8 @@ def list_store(paths: Paths, engine: Engine, *, label_filter: dict[str, str] | N
     found = roots.collect(paths, idx, engine.list_containers({}, all=True),
                           keep_generations=settings.keep_generations)
     items = inventory.collect(engine, label_filter=label_filter)
-    marks = roots.mark(items, found.roots)
+    homes = engineroots.other_homes(engine, paths, ttl=settings.home_ttl)
+    marks = roots.mark(items, [*found.roots, *(h.root for h in homes if not h.expired)])
     out = []
     for item in sorted(items, key=lambda i: (i.type, i.kind, i.name)):
         key = store_index.env_key(item.id) if item.type == "volume" else store_index.image_key(item.id)
@@ -72,6 +75,7 @@ def list_store(paths: Paths, engine: Engine, *, label_filter: dict[str, str] | N
         download_cache_bytes=sum(p.stat().st_size for p in files),
         download_cache_files=len(files),
         warnings=found.warnings,
+        homes=tuple(homes),
     )
 
 
@@ -100,8 +104,10 @@ class PinResult:
     replaced: bool
 
 
-def pin_project(paths: Paths, project: Path, name: str | None) -> PinResult:
-    """Make ``project``'s env ids and images the named root ``name`` (default: its directory name)."""
+def pin_project(paths: Paths, project: Path, name: str | None, *,
+                engine: Engine | None = None) -> PinResult:
+    """Make ``project``'s env ids and images the named root ``name`` (default: its directory
+    name); with ``engine``, publish this home's roots there (other homes' gc sees the pin)."""
     env_ids, images, data = _project_items(paths, project)
     if not env_ids and not images:
         raise AishellError(f"nothing to pin: {project} has no aishell.lock and has not been synced or run",
@@ -109,7 +115,17 @@ def pin_project(paths: Paths, project: Path, name: str | None) -> PinResult:
     pin_name = name or project.resolve().name
     pinned, replaced = store_index.pin(paths, pin_name, project, env_ids=env_ids, images=images,
                                        lock_bytes=data)
+    if engine is not None:
+        engineroots.publish_or_warn(engine, paths)
     return PinResult(pinned, replaced)
+
+
+def unpin(paths: Paths, engine: Engine | None, name: str) -> store_index.Pin:
+    """Drop the pin ``name``; with ``engine``, publish this home's roots without it."""
+    dropped = store_index.unpin(paths, name)
+    if engine is not None:
+        engineroots.publish_or_warn(engine, paths)
+    return dropped
 
 
 # -- rollback --------------------------------------------------------------------------
@@ -169,5 +185,6 @@ def rollback(paths: Paths, engine: Engine, project: Path, *, to: int | None = No
     if not dry_run:
         store_index.write_atomic(lock_path, data)
         store_index.set_current(paths, project, target.number)
+        engineroots.publish_or_warn(engine, paths)  # the project root now names its env ids
     return RollbackResult(str(project), str(lock_path), current, target.number, dict(target.env_ids),
                           env_present, dry_run)

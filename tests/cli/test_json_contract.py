@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from aishell.paths import Paths
 from aishell.render import JSON_SCHEMA_VERSION
+from aishell.store import engineroots
 from tests.conftest import run_aishell
 from tests.fixtures_lock import write_manifest
 
@@ -94,11 +96,15 @@ def test_every_report_matches_the_documented_keys(tmp_path, lock_env, foundation
     synced = doc("aishell.sync", "sync")
     volume = synced["env"]["volume"]
     name = f"aishell-test-json-{uuid.uuid4().hex[:8]}"
+    other_home = Paths(config=tmp_path / "other" / "config", state=tmp_path / "other" / "state",
+                       cache=tmp_path / "other" / "cache")
     try:
         doc("aishell.check", "check")
         doc("aishell.info", "info")
         doc("aishell.tree", "tree")
         assert doc("aishell.verify", "verify")["ok"] is True
+        # another aishell home on this engine, so `store ls` and gc list one
+        engineroots.publish(engine, other_home, {f"env:{synced['env']['env_id']}"})
         doc("aishell.store", "store", "ls")
         doc("aishell.pin", "pin", "json-contract")
         doc("aishell.pins", "pin", "--list")
@@ -114,6 +120,8 @@ def test_every_report_matches_the_documented_keys(tmp_path, lock_env, foundation
         every = {f"{schema}.{field}" for schema, (_, items) in documented().items() for field in items}
         assert compared == every  # every kind of item was produced once and compared
     finally:
+        for v in engine.list_volumes({engineroots.HOME: engineroots.home_id(other_home)}):
+            engine.remove_volume(str(v["Name"]))
         subprocess.run([engine.cli, "rm", "-f", name], capture_output=True, check=False)
         run_aishell("unpin", "json-contract", cwd=project)
         subprocess.run([engine.cli, "volume", "rm", "-f", volume], capture_output=True, check=False)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from aishell.run.sandbox import container_name
+from tests.conftest import forget_home
 from tests.fixtures_run import (
     all_cmdlines,
     free_port,
@@ -341,6 +342,7 @@ def test_non_root_detach_attach_and_stop(run_project, non_root_runner):  # noqa:
     finally:
         subprocess.run(["docker", "rm", "-f", container_name(project, "shell")],
                        capture_output=True, check=False)
+        forget_home(project / ".state")
         shutil.rmtree(project, ignore_errors=True)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_aishell
+from tests.conftest import forget_home, run_aishell
 
 pytestmark = pytest.mark.engine
 
@@ -222,6 +222,7 @@ def test_non_root_user_owns_what_the_sandbox_creates(foundation_tag, non_root_ru
             st = made.stat()
             assert (st.st_uid, st.st_gid) == (user.pw_uid, user.pw_gid)
     finally:
+        forget_home(project / ".state")
         shutil.rmtree(project, ignore_errors=True)
 
 

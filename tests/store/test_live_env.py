@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aishell.lock.freshness import read_lock
-from tests.conftest import run_aishell
+from tests.conftest import forget_home, run_aishell
 from tests.lock.test_locking_live import MANIFEST
 
 pytestmark = [pytest.mark.live, pytest.mark.engine]
@@ -67,6 +67,7 @@ def test_the_real_env_is_pushed_and_substituted_into_an_empty_home(
         _push_and_substitute(real_project, foundation_tag, oci_registry, tmp_path)
     finally:
         _remove_env_images(real_project)
+        forget_home(tmp_path / "second home")  # its sync published its gc roots
 
 
 def _remove_env_images(project: Path) -> None:
