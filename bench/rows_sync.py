@@ -336,9 +336,24 @@ def sharing_row(ctx: BenchContext) -> Row:
                extra={"volumes": len(volumes), "env_bytes": size, "syncs_seconds": seconds})
 
 
+def _forget_homes(workdir: Path) -> None:
+    """Remove the gc-root markers the run's aishell homes published on the engine."""
+    names = _docker("volume", "ls", "-q", "--filter", "label=dev.aishell.gcroot",
+                    check=False).split()
+    if not names:
+        return
+    found = json.loads(_docker("volume", "inspect", *names, check=False) or "[]")
+    for volume in found:
+        owner = str((volume.get("Labels") or {}).get("dev.aishell.gcroot.owner", ""))
+        if str(workdir) in owner:
+            _docker("volume", "rm", "-f", volume["Name"], check=False)
+
+
 def cleanup(ctx: BenchContext) -> None:
     for fn in reversed(ctx.cleanups):
         with contextlib.suppress(Exception):
             fn()
+    with contextlib.suppress(Exception):
+        _forget_homes(ctx.workdir)
     with contextlib.suppress(Exception):
         os.sync()
