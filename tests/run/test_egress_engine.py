@@ -210,8 +210,17 @@ def test_gc_keeps_the_proxy_image_a_project_launched_with(net_project, engine, t
     image_id = engine.image_inspect(image.tag)["Id"]
     assert image_id not in {c.id for c in result.candidates}  # the launch record is its root
     assert result.reachable >= 1
-    # control: a home that never launched in allowlist mode would sweep it
+    # Another home on the engine keeps it too, once the launch's recording child has
+    # published this home's roots (docs/gc.md); with those gone it would sweep it.
+    from aishell.store import engineroots
+    from tests.conftest import forget_home
+
+    this_home = Path(os.environ["AISHELL_HOME"])
+    wait_for(lambda: engine.list_volumes({engineroots.REF: f"image:{image_id}"}), timeout=30)
     monkeypatch.setenv("AISHELL_HOME", str(tmp_path / "other home"))
+    other = gc.collect_garbage(default_paths(), engine, dry_run=True, older_than=timedelta(0))
+    assert image_id not in {c.id for c in other.candidates}
+    forget_home(this_home)  # control: no home references it any more
     fresh = gc.collect_garbage(default_paths(), engine, dry_run=True, older_than=timedelta(0))
     assert image_id in {c.id for c in fresh.candidates}
 
