@@ -131,7 +131,10 @@ def wait_ready(ctx: Context, container: str, name: str, *, timeout: float = 30.0
                 return
         except EngineError:
             pass  # ended and being removed right now: the inspect below says so
-        info = ctx.engine.container_inspect(container)
+        try:
+            info = ctx.engine.container_inspect(container)
+        except EngineError:  # Podman answers 500 while it removes an ended container
+            info = None
         if info is None or not (info.get("State") or {}).get("Running"):
             raise AishellError(f"sandbox `{name}` ended right after it started",
                                hint="run it in the foreground to see why (without --detach)")
