@@ -98,17 +98,6 @@ def upstream_from_env(environ: Mapping[str, str]) -> str | None:
     return None
 
 
-def _line(source: Source, key: str, item: str | None = None) -> int | None:
-    start = source.line_of("network", key)
-    if start is None or item is None:
-        return start
-    lines = source.text.splitlines()
-    for number in range(start, min(len(lines), start + 200) + 1):
-        if item in lines[number - 1]:
-            return number
-    return start
-
-
 def check_source(source: Source) -> None:
     """The syntax of ``source``'s ``[network]`` values, with file and line in errors."""
     table = source.data.get("network")
@@ -119,13 +108,13 @@ def check_source(source: Source) -> None:
             normalise_host(item)
         except ValueError as exc:
             raise ConfigError(f"[network] allow: {exc}", path=source.path,
-                              line=_line(source, "allow", item), hint=HOST_HINT) from exc
+                              line=source.item_line("network", "allow", item), hint=HOST_HINT) from exc
     if "upstream" in table:
         try:
             parse_upstream(table["upstream"])
         except ValueError as exc:
             raise ConfigError(f"[network] {exc}", path=source.path,
-                              line=_line(source, "upstream"), hint=UPSTREAM_HINT) from exc
+                              line=source.line_of("network", "upstream"), hint=UPSTREAM_HINT) from exc
 
 
 def from_config(cfg: Config, *, harness_hosts: Sequence[str] = (),

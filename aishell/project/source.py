@@ -122,6 +122,17 @@ class Source:
     text: str
     data: dict[str, Any]
 
+    def item_line(self, table: str, key: str, item: str) -> int | None:
+        """The line of ``item`` in the list ``[table] key`` (else the key's line)."""
+        start = self.line_of(table, key)
+        if start is None:
+            return None
+        lines = self.text.splitlines()
+        for number in range(start, min(len(lines), start + 200) + 1):
+            if item in lines[number - 1]:
+                return number
+        return start
+
     def line_of(self, table: str | None, key: str | None = None) -> int | None:
         """The 1-based line where ``[table]`` (or ``key`` within it) is written."""
         current: str | None = None

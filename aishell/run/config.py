@@ -138,18 +138,6 @@ def pre_start_command(value: str | Sequence[str] | None) -> str | None:
 
 
 # -- checking each file ------------------------------------------------------------
-def _item_line(source: Source, key: str, item: str) -> int | None:
-    """The line of ``item`` in the list ``[run] key`` (else the key's line)."""
-    start = source.line_of("run", key)
-    if start is None:
-        return None
-    lines = source.text.splitlines()
-    for number in range(start, min(len(lines), start + 200) + 1):
-        if item in lines[number - 1]:
-            return number
-    return start
-
-
 def check_source(source: Source, user: HostUser, environ: Mapping[str, str]) -> None:
     """Syntax of ``source``'s ``[run]`` values, with its file and line in errors."""
     table = source.data.get("run")
@@ -157,7 +145,7 @@ def check_source(source: Source, user: HostUser, environ: Mapping[str, str]) -> 
         return
 
     def fail(key: str, item: str | None, exc: SpecError) -> ConfigError:
-        line = _item_line(source, key, item) if item else source.line_of("run", key)
+        line = source.item_line("run", key, item) if item else source.line_of("run", key)
         return ConfigError(str(exc), path=source.path, line=line, hint=exc.hint)
 
     for spec in table.get("mounts", ()):
@@ -173,12 +161,12 @@ def check_source(source: Source, user: HostUser, environ: Mapping[str, str]) -> 
     for name in table.get("env", {}):
         if not ENV_NAME.match(name):
             raise ConfigError(f"[run] env: {name!r} is not a valid variable name",
-                              path=source.path, line=_item_line(source, "env", name),
+                              path=source.path, line=source.item_line("run", "env", name),
                               hint="letters, digits and _, not starting with a digit")
     for name in table.get("harness_args", {}):
         if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", name):
             raise ConfigError(f"[run] harness_args: {name!r} is not a harness name",
-                              path=source.path, line=_item_line(source, "harness_args", name))
+                              path=source.path, line=source.item_line("run", "harness_args", name))
 
 
 # -- resolving the merged table ----------------------------------------------------
