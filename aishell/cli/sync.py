@@ -53,7 +53,7 @@ def summary(result: SyncResult) -> list[str]:
 def dispatch(ctx: Context, ns: argparse.Namespace, _routed: object) -> int:
     from aishell.run import plancache  # noqa: PLC0415
 
-    with plancache.capturing() as (_out, err):
+    with plancache.capturing() as (out, err):
         with render.lazy_progress("syncing", quiet=ctx.quiet or ctx.json,
                                   verbose=ctx.verbose) as on_status:
             result = sync(ctx, locked=ns.locked, frozen=ns.frozen, offline=ns.offline,
@@ -75,5 +75,5 @@ def dispatch(ctx: Context, ns: argparse.Namespace, _routed: object) -> int:
             and all(line.startswith("warning: ") for line in err.text.splitlines())):
         # A no-op: the next identical sync is answered from the plan cache while every
         # input, image id and the env are as they are now (aishell.run.fast).
-        plancache.save_sync(ctx, result, _out.text, err.text)
+        plancache.save_sync(ctx, result, out.text, err.text)
     return code
