@@ -88,14 +88,14 @@ def replace_process(argv: Sequence[str]) -> int:
 
 def run_attached(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> int:
     """Run ``argv`` on this terminal as a child and return its exit status, for a launch
-    that must clean up after it (the egress sidecar) and so cannot :func:`replace_process`.
+    that must clean up after it (an allowlist sandbox's egress policy) and so cannot :func:`replace_process`.
 
     The child owns the terminal as an exec'd one would: it is in the foreground process
     group, so Ctrl-C, Ctrl-\\ and window resizes reach it (the engine CLI passes them on);
     this process ignores SIGINT/SIGQUIT meanwhile and forwards SIGTERM/SIGHUP to it.
     A status killed by a signal comes back as 128 + the signal number, as a shell says.
     """
-    import signal  # noqa: PLC0415 - only launches with a sidecar
+    import signal  # noqa: PLC0415 - only launches in allowlist mode
 
     args = [str(a) for a in argv]
     _trace("run", args)

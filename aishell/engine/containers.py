@@ -79,6 +79,17 @@ class Containers(Client):
             return
         _check_status(status, data, f"stopping container {ref}")
 
+    def signal_container(self, ref: str, signal: str) -> None:
+        """Send ``signal`` (``"USR1"``) to ``ref``'s main process.
+
+        Raises:
+            EngineNotFound: there is no such container.
+            EngineConflict: it is not running.
+        """
+        status, data = self._request(
+            "POST", f"/containers/{quote(ref, safe='')}/kill?signal={quote(signal)}")
+        _check_status(status, data, f"signalling {ref}")
+
     def read_file(self, container: str, path: str) -> bytes | None:
         """The content of regular file ``path`` inside ``container``, None when missing.
 

@@ -28,6 +28,7 @@ BASE_PACKAGES = (
     "procps",
     "python3",
     "ripgrep",
+    "socat",
     "tmux",
 )
 REPOSITORY = "aishell-foundation"

@@ -2,8 +2,10 @@
 
 ``mode`` is ``"open"`` (the default: the engine's default network), ``"none"`` (no
 network at all) or ``"allowlist"`` (only an HTTP(S) proxy that admits the hosts in
-``allow``). ``allow`` holds exact host names and ``*.domain`` wildcards; ``upstream``
-names a proxy the egress proxy forwards through (a corporate one).
+``allow``). ``allow`` holds exact host names and ``*.domain`` wildcards, each optionally
+with a port (``host:8443``): without one, plain HTTP may go to port 80 and CONNECT (TLS)
+to 443; with one, either may go to that port only. ``upstream`` names a proxy the egress
+proxy forwards through (a corporate one).
 
 Merge rule (SPEC 3.1, like every list): the global config's ``allow`` comes first, the
 project's is appended; ``mode`` and ``upstream`` are scalars, so the project's replace
@@ -25,7 +27,8 @@ MODES = ("open", "allowlist", "none")
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _HOST = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
 _UPSTREAM = re.compile(r"^(?:http://)?(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>[0-9]{1,5})/?$")
-HOST_HINT = 'write a host name ("registry.npmjs.org") or a wildcard ("*.openai.com"), no scheme, port or path'
+HOST_HINT = ('write a host name ("registry.npmjs.org") or a wildcard ("*.openai.com"), '
+             'optionally with a port ("host:8443"); no scheme or path')
 UPSTREAM_HINT = 'write HOST:PORT, e.g. "proxy.corp.example:3128" (an http:// proxy)'
 
 
@@ -42,15 +45,38 @@ class NetworkConfig:
         return self.mode == "allowlist"
 
 
+HTTP_PORT = 80
+TLS_PORT = 443
+
+
+def split_port(pattern: str) -> tuple[str, int | None]:
+    """``("host", 8443)`` of ``host:8443``; ``("host", None)`` of a pattern without one."""
+    host, colon, port = pattern.rpartition(":")
+    if not colon:
+        return pattern, None
+    return host, int(port)
+
+
 def normalise_host(pattern: str) -> str:
-    """``pattern`` lower-cased and checked: ``host.name`` or ``*.domain``.
+    """``pattern`` lower-cased and checked: ``host.name`` or ``*.domain``, maybe ``:PORT``.
 
     Raises:
         ValueError: not a host name or wildcard (the message says why).
     """
     text = pattern.strip().lower()
+    if "://" in text or "/" in text:
+        raise ValueError(f"{pattern!r} is not a host name")
+    host, colon, port = text.rpartition(":")
+    if colon:
+        if not (port.isdigit() and port.isascii() and 1 <= int(port) <= 65535):
+            raise ValueError(f"{pattern!r}: the port must be a number from 1 to 65535")
+        return f"{_normalise_name(pattern, host)}:{int(port)}"
+    return _normalise_name(pattern, text)
+
+
+def _normalise_name(pattern: str, text: str) -> str:
     body = text[2:] if text.startswith("*.") else text
-    if "://" in text or "/" in text or ":" in body:
+    if ":" in body:
         raise ValueError(f"{pattern!r} is not a host name")
     if text in ("*", "*.") or "*" in body:
         raise ValueError(f"{pattern!r}: only a leading `*.` wildcard is supported"
@@ -61,17 +87,22 @@ def normalise_host(pattern: str) -> str:
 
 
 def matches(host: str, pattern: str) -> bool:
-    """Whether ``host`` is admitted by ``pattern``: exact (case-insensitive), or for
-    ``*.domain`` any name below ``domain`` at any depth (not ``domain`` itself)."""
+    """Whether ``host`` is named by ``pattern`` (its port aside): exact (case-insensitive),
+    or for ``*.domain`` any name below ``domain`` at any depth (not ``domain`` itself)."""
     host = host.lower()  # a trailing dot is another name: refused, like the proxy does
+    pattern = split_port(pattern)[0]
     if pattern.startswith("*."):
         domain = pattern[2:]
         return host.endswith("." + domain) and len(host) > len(domain) + 1
     return host == pattern
 
 
-def allowed(host: str, patterns: Sequence[str]) -> bool:
-    return any(matches(host, p) for p in patterns)
+def allowed(host: str, patterns: Sequence[str], *, port: int = TLS_PORT,
+            tls: bool = True) -> bool:
+    """Whether a request to ``host:port`` is admitted: a pattern without a port admits
+    CONNECT (``tls``) to 443 and plain HTTP to 80; one with a port admits that port."""
+    default = TLS_PORT if tls else HTTP_PORT
+    return any(matches(host, p) and (split_port(p)[1] or default) == port for p in patterns)
 
 
 def parse_upstream(value: str) -> str:

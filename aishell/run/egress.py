@@ -1,16 +1,19 @@
-"""The egress proxy of ``[network] mode = "allowlist"``: what it is, as plain data (pure).
+"""The egress policy of ``[network] mode = "allowlist"``: what it is, as plain data (pure).
 
-A sandbox in allowlist mode sits alone on an engine network created ``--internal`` (the
-engine gives it no route out; aishell never touches iptables). Its one way out is a
-sidecar container running Debian's tinyproxy, attached to that network and to the
-engine's default network. tinyproxy admits ``CONNECT`` (ports 443 and 80) and plain
-HTTP requests only to host names matching the allow list — by name, so DNS changes
-and IPv6 need nothing from aishell, and it never sees inside TLS. Everything else gets
-a 403 from the proxy and a ``Proxying refused on filtered domain`` line in its log.
+A sandbox in allowlist mode runs with ``--network none``: loopback only, on every engine,
+rootful or rootless, and aishell never touches the host's firewall. Its one way out is a
+Unix socket of the home's egress service (:mod:`aishell.run.egress_service`), mounted
+into the sandbox; the sandbox's entrypoint runs Debian's socat on ``127.0.0.1:3128``
+carrying each connection to that socket, and ``HTTP(S)_PROXY`` point there. Behind the
+socket, a tinyproxy of that sandbox's own admits ``CONNECT`` and plain HTTP requests only
+to the hosts and ports of its allow list, matched on the request's URL (``host:443`` for
+a CONNECT, ``http://host[:80]/…`` for plain HTTP), so DNS changes and IPv6 need nothing
+from aishell, and it never sees inside TLS. Everything else gets a 403 and a
+``Proxying refused on filtered url`` line in that proxy's log.
 
-This module builds the sidecar's config and filter, the variables that point the
-sandbox at it, and reads denials back from the log; :mod:`aishell.run.sidecar` runs
-it on the engine.
+This module builds one sandbox's policy (tinyproxy's config and filter), the variables
+that point the sandbox at its forwarder, where the policy's files live in the home, and
+reads denials back from the log.
 """
 
 from __future__ import annotations
@@ -19,109 +22,150 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-from aishell.project.network import NetworkConfig
+from aishell.project.network import HTTP_PORT, TLS_PORT, NetworkConfig, split_port
 
-PORT = 8888
-LOG_PATH = "/tmp/aishell-proxy.log"  # noqa: S108 - inside the sidecar, which is ours alone
-FILTER_PATH = "/tmp/aishell-proxy.filter"  # noqa: S108
-LABEL = "dev.aishell.egress"  # the egress id, on the sandbox, its sidecar and its network
+PORT = 3128  # the forwarder inside the sandbox, on its loopback
+SANDBOX_SOCKET_DIR = "/run/aishell-egress"  # where the sandbox sees its socket's directory
+SOCKET = "proxy.sock"
+LABEL = "dev.aishell.egress"  # the egress id, on the sandbox (and on the policy's files)
+KIND_SERVICE = "egress-service"
+# The sidecar design before the egress service (one proxy container and one internal
+# network per sandbox): swept when found.
 KIND_PROXY = "egress-proxy"
 KIND_NETWORK = "egress-network"
-# A filter that matches no host name (tinyproxy skips blank lines; an empty allow list
-# must still deny everything).
+# A filter that matches no URL (tinyproxy skips blank lines; an empty allow list must
+# still deny everything).
 NOTHING = r"^aishell-allows-no-host\.invalid$"
-_DENIED = re.compile(r'Proxying refused on filtered domain "([^"]*)"')
+_DENIED = re.compile(r'Proxying refused on filtered (?:url|domain) "([^"]*)"')
 _BAD_PORT = re.compile(r"Refused CONNECT method on port (\d+)")
-READY = "Starting main loop. Accepting connections."
+_URL = re.compile(r"^(?:http://)?([^/:]*)(?::(\d+))?")
+# A host name inside the filter: letters, digits and `-` in dot-separated labels (never a
+# `/`, `:` or `@`, so a wildcard cannot reach into a path, a port or a userinfo).
+_NAME = r"[a-z0-9-]+(\.[a-z0-9-]+)*"
 
 
 @dataclass(frozen=True)
 class Egress:
-    """One sandbox's proxy: the internal network, the sidecar and what it admits."""
+    """One sandbox's policy: its id and what its proxy admits."""
 
     id: str  # 12 hex chars, random per launch
     allow: tuple[str, ...]
     upstream: str | None = None
-    image: str = ""  # the proxy image's tag (filled in once it exists)
-
-    @property
-    def network(self) -> str:
-        return f"aishell-egress-{self.id}"
-
-    @property
-    def sidecar(self) -> str:
-        return f"aishell-egress-{self.id}-proxy"
+    image: str = ""  # the egress service's image tag (filled in once it exists)
 
 
 def new_egress(net: NetworkConfig) -> Egress:
     return Egress(os.urandom(6).hex(), net.allow, net.upstream)
 
 
-def filter_regex(pattern: str) -> str:
-    """The anchored extended regex tinyproxy matches a host name against.
+@dataclass(frozen=True)
+class Layout:
+    """Where a home's egress files live (``<state>/egress``, mounted at /egress in the
+    service). Only :meth:`socket_dir` of a sandbox is mounted into that sandbox: the
+    policy, its log and the other sandboxes' sockets stay out of its reach."""
 
-    ``api.openai.com`` → ``^api\\.openai\\.com$``; ``*.openai.com`` → anything before
-    ``.openai.com`` (not ``openai.com`` itself), the same rule as
-    :func:`aishell.project.network.matches`. Patterns are checked host names (letters,
-    digits, ``-`` and ``.``), so a dot is the only character to escape.
+    root: Path
+
+    def policy_dir(self, egress_id: str) -> Path:
+        return self.root / "policies" / egress_id
+
+    def socket_dir(self, egress_id: str) -> Path:
+        return self.root / "sockets" / egress_id
+
+    def log(self, egress_id: str) -> Path:
+        return self.policy_dir(egress_id) / "proxy.log"
+
+    def ready(self, egress_id: str) -> Path:
+        return self.policy_dir(egress_id) / "ready"
+
+
+def layout(state: Path) -> Layout:
+    return Layout(state / "egress")
+
+
+def _name_regex(host: str) -> str:
+    if host.startswith("*."):
+        return _NAME + r"\." + host[2:].replace(".", r"\.")
+    return host.replace(".", r"\.")
+
+
+def filter_regexes(pattern: str) -> list[str]:
+    """The anchored extended regexes tinyproxy matches a request's URL against.
+
+    ``api.openai.com`` → ``^http://api\\.openai\\.com(:80)?/`` (plain HTTP to 80) and
+    ``^api\\.openai\\.com:443$`` (a CONNECT to 443); with a port, ``host:8443``, both go
+    to that port only. ``*.openai.com`` names anything below ``openai.com`` (not
+    ``openai.com`` itself), the rule of :func:`aishell.project.network.matches`.
     """
-    if pattern.startswith("*."):
-        return r"^.+\." + pattern[2:].replace(".", r"\.") + "$"
-    return "^" + pattern.replace(".", r"\.") + "$"
+    host, port = split_port(pattern)
+    name = _name_regex(host)
+    if port is None:
+        return [f"^http://{name}(:{HTTP_PORT})?/", f"^{name}:{TLS_PORT}$"]
+    plain = f"(:{port})?" if port == HTTP_PORT else f":{port}"
+    return [f"^http://{name}{plain}/", f"^{name}:{port}$"]
 
 
 def filter_text(allow: Sequence[str]) -> str:
-    return "\n".join([filter_regex(p) for p in allow] or [NOTHING])
+    return "\n".join([r for p in allow for r in filter_regexes(p)] or [NOTHING])
 
 
-def tinyproxy_conf(upstream: str | None) -> str:
-    """tinyproxy's configuration: deny by default, the filter decides by host name."""
+def connect_ports(allow: Sequence[str]) -> list[int]:
+    """The ports a CONNECT may name at all (tinyproxy's own check, before the filter)."""
+    return sorted({TLS_PORT, *(port for p in allow if (port := split_port(p)[1]))})
+
+
+def tinyproxy_conf(allow: Sequence[str], upstream: str | None) -> str:
+    """tinyproxy's configuration, deny by default, the filter decides on the URL; the
+    service adds its own ``Port``, ``Listen``, ``LogFile`` and ``Filter`` lines."""
     lines = [
-        f"Port {PORT}",
-        "Listen 0.0.0.0",
         "Timeout 600",
         "MaxClients 200",
-        f'LogFile "{LOG_PATH}"',
-        "LogLevel Info",  # denials are NOTICE; Info also says when it is ready
+        "LogLevel Info",  # denials are NOTICE; Info also logs each request
         "DisableViaHeader Yes",
         "FilterDefaultDeny Yes",
-        f'Filter "{FILTER_PATH}"',
-        "FilterURLs Off",  # match the host name, never the path (CONNECT has none)
-        "FilterType ERE",
+        "FilterURLs On",  # host and port: the URL of plain HTTP, host:port of a CONNECT
+        # Lower case: tinyproxy 1.11 reads "ERE" as unknown and falls back to basic
+        # regexes, where `(`, `?` and `+` are literal.
+        "FilterType ere",
         "FilterCaseSensitive Off",
-        "ConnectPort 443",
-        "ConnectPort 80",
+        *(f"ConnectPort {port}" for port in connect_ports(allow)),
     ]
     if upstream:
         lines.append(f"Upstream http {upstream}")
     return "\n".join(lines) + "\n"
 
 
-def sidecar_env(egress: Egress) -> dict[str, str]:
-    """What the sidecar's start script writes to its config files."""
-    return {"AISHELL_PROXY_CONF": tinyproxy_conf(egress.upstream),
-            "AISHELL_PROXY_FILTER": filter_text(egress.allow)}
-
-
-def sandbox_env(proxy_ip: str) -> dict[str, str]:
-    """The variables that send the sandbox's HTTP(S) through the proxy: curl, wget,
-    Python, Go and npm read them; Node's own fetch with NODE_USE_ENV_PROXY (Node >= 24)."""
-    host = f"[{proxy_ip}]" if ":" in proxy_ip else proxy_ip
-    url = f"http://{host}:{PORT}"
+def sandbox_env() -> dict[str, str]:
+    """The variables that send the sandbox's HTTP(S) through its forwarder: curl, wget,
+    Python, Go and npm read them; Node's own fetch with NODE_USE_ENV_PROXY (Node >= 24).
+    ``AISHELL_EGRESS_PORT`` tells the entrypoint to start the forwarder."""
+    url = f"http://127.0.0.1:{PORT}"
     local = "localhost,127.0.0.1,::1"
     return {"HTTP_PROXY": url, "HTTPS_PROXY": url, "http_proxy": url, "https_proxy": url,
-            "NO_PROXY": local, "no_proxy": local, "NODE_USE_ENV_PROXY": "1"}
+            "NO_PROXY": local, "no_proxy": local, "NODE_USE_ENV_PROXY": "1",
+            "AISHELL_EGRESS_PORT": str(PORT)}
+
+
+def _denied_target(url: str) -> str:
+    """``pypi.org`` of a refused request to a default port, ``host:8123`` otherwise."""
+    m = _URL.match(url)
+    if not m or not m.group(1):
+        return url.lower()
+    host, port = m.group(1).lower(), m.group(2)
+    default = str(HTTP_PORT) if url.startswith("http://") else str(TLS_PORT)
+    return host if port in (None, default) else f"{host}:{port}"
 
 
 def denied(log: str) -> list[str]:
-    """Every refused request in a tinyproxy log, in order: the host name (or
-    ``port N`` for a CONNECT to a port other than 443 and 80)."""
+    """Every refused request in a tinyproxy log, in order: the host name (``host:port``
+    for a port other than the default; ``port N`` for a CONNECT to a port no entry names)."""
     out: list[str] = []
     for line in log.splitlines():
         m = _DENIED.search(line)
         if m:
-            out.append(m.group(1).lower())
+            out.append(_denied_target(m.group(1)))
             continue
         m = _BAD_PORT.search(line)
         if m:

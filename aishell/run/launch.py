@@ -8,6 +8,7 @@ released, attach through the engine CLI.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -22,7 +23,6 @@ from aishell.lock.catalog import Harness
 from aishell.project.context import Context
 from aishell.request import ContainerRequest, Mount, cli_args
 from aishell.run import fast, plancache, usage
-from aishell.run.egress import sandbox_env as egress_env
 from aishell.run.egress import summary as egress_summary
 from aishell.run.env import resolve_env
 from aishell.run.identity import HostUser
@@ -184,7 +184,7 @@ def prepare(
     used = images.used
     if offline_sandbox:
         p = replace(p, egress=None, request=replace(p.request, network="none"))
-    if p.egress is not None:  # allowlist mode: the proxy image is one more store item
+    if p.egress is not None:  # allowlist mode: the egress image is one more store item
         from aishell.store.proxyimage import ensure_proxy_image  # noqa: PLC0415
 
         proxy_image = ensure_proxy_image(ctx)
@@ -210,27 +210,33 @@ def create(ctx: Context, p: Plan) -> str | None:
     A detached sandbox is created and started here (``run --detach``). A sandbox that
     mounts an env volume is created here too (``create``, then attached with ``start``),
     so that the caller can hold the store lock until the container exists: from then on
-    the container keeps the volume alive. Otherwise ``run`` creates and attaches in one
-    engine CLI call, the quickest path.
+    the container keeps the volume alive. So is one in allowlist mode, whose network is
+    checked before it starts. Otherwise ``run`` creates and attaches in one engine CLI
+    call, the quickest path.
     """
     prepare_host(p)
-    if not p.request.detach and not _uses_env(p.request):
+    if not p.request.detach and not _uses_env(p.request) and p.egress is None:
         return None
     if not p.request.extra_args:
         # One API request instead of an engine CLI process; docker_args need the CLI.
         created = ctx.engine.create_sandbox(p.request, os.environ)
-        if p.request.detach:
-            ctx.engine.start_container(created)
-        return created
-    argv = cli_args(p.request, ctx.engine.cli)
-    if not p.request.detach:
+    else:
+        argv = cli_args(p.request, ctx.engine.cli)
         argv[1] = "create"
-    result = process.run(argv, env=p.request.process_env(), check=False)
-    if result.returncode != 0:
-        detail = (result.stderr.strip() or result.stdout.strip()).splitlines()
-        raise AishellError(f"the engine could not create the sandbox: "
-                           f"{detail[-1] if detail else result.returncode}")
-    return result.stdout.strip().splitlines()[-1]
+        argv = [a for a in argv if a != "--detach"]
+        result = process.run(argv, env=p.request.process_env(), check=False)
+        if result.returncode != 0:
+            detail = (result.stderr.strip() or result.stdout.strip()).splitlines()
+            raise AishellError(f"the engine could not create the sandbox: "
+                               f"{detail[-1] if detail else result.returncode}")
+        created = result.stdout.strip().splitlines()[-1]
+    if p.egress is not None:
+        from aishell.run.egress_service import verify_network  # noqa: PLC0415
+
+        verify_network(ctx, created)
+    if p.request.detach:
+        ctx.engine.start_container(created)
+    return created
 
 
 def attach(ctx: Context, p: Plan, created: str | None) -> int:
@@ -288,51 +294,53 @@ def _launch(ctx: Context, opts: RunOptions, *, one_shot: bool = False,
 
 
 def _start_proxied(ctx: Context, p: Plan) -> tuple[Plan, str | None]:
-    """Allowlist mode: the sidecar first, then the sandbox pointed at it (or not yet
-    created, when the engine CLI creates and attaches in one call)."""
-    from aishell.run import sidecar  # noqa: PLC0415
+    """Allowlist mode: the sandbox's policy served by the home's egress service (started
+    when needed), then the sandbox created, its network checked."""
+    from aishell.run import egress_service  # noqa: PLC0415
 
     egress = p.egress
     assert egress is not None
-    sidecar.sweep(ctx)
+    egress_service.sweep(ctx)
+    service = egress_service.ensure(ctx, egress.image)
     try:
-        address = sidecar.start(ctx, egress)
-        env = {**p.request.env, **egress_env(address)}
-        p = replace(p, request=replace(p.request, env=env))
+        egress_service.attach(ctx, egress, service)
         return p, create(ctx, p)
     except BaseException:
-        sidecar.remove(ctx, egress.id)  # the sandbox was not created: nothing else
+        egress_service.detach(ctx, egress.id)  # the sandbox was not created: nothing else
         raise
 
 
 def _attach_proxied(ctx: Context, p: Plan, created: str | None) -> Started | int:
-    """Run the sandbox with its sidecar: removed when a foreground sandbox ends (also
-    after Ctrl-C), or when a detached one fails to come up. The engine CLI runs as a
-    child here, not exec'd, so that this process is still there to clean up."""
-    from aishell.run import sidecar  # noqa: PLC0415
+    """Run the sandbox attached to its policy: removed when a foreground sandbox ends
+    (also after Ctrl-C), or when a detached one fails to come up. The engine CLI runs as
+    a child here, not exec'd, so that this process is still there to clean up."""
+    from aishell.run import egress_service  # noqa: PLC0415
 
-    assert p.egress is not None
+    assert p.egress is not None and created is not None
     _record_now(plancache.record_of(ctx, p, replay=False))
     if p.request.detach:
         try:
             return _finish(ctx, p, created)
         except BaseException:
-            sidecar.remove(ctx, p.egress.id, sandbox=created)
+            with contextlib.suppress(EngineNotFound, EngineConflict):
+                ctx.engine.remove_container(created, force=True)
+            egress_service.detach(ctx, p.egress.id)
             raise
     try:
         set_title(ctx.project)
         sys.stdout.flush()
         sys.stderr.flush()
-        argv = ([ctx.engine.cli, "start", "--attach", "--interactive", created] if created
-                else cli_args(p.request, ctx.engine.cli))
+        argv = [ctx.engine.cli, "start", "--attach", "--interactive", created]
         code = process.run_attached(argv, env=p.request.process_env())
         if ctx.verbose:
-            hosts = sidecar.denied_hosts(ctx, p.egress.id)
-            render.err(f"egress: {egress_summary(hosts or [])} ({p.egress.sidecar})")
+            hosts = egress_service.denied_hosts(ctx, p.egress.id)
+            render.err(f"egress: {egress_summary(hosts or [])} ({p.egress.id})")
         return code
     finally:
-        # `docker run --rm` removes its own container; one aishell created, it removes
-        sidecar.remove(ctx, p.egress.id, sandbox=created)
+        # the sandbox (created with --rm, it may be gone already), then its policy
+        with contextlib.suppress(EngineNotFound, EngineConflict):
+            ctx.engine.remove_container(created, force=True)
+        egress_service.detach(ctx, p.egress.id)
 
 
 def _record_now(record: dict[str, Any] | None) -> None:

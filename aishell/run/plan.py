@@ -16,8 +16,8 @@ from aishell.project import network
 from aishell.project.context import Context
 from aishell.request import ContainerRequest, Mount, Port
 from aishell.run import config as runconfig
+from aishell.run import egress as egress_policy
 from aishell.run.config import RunConfig, SpecError
-from aishell.run.egress import LABEL as EGRESS_LABEL
 from aishell.run.egress import Egress, new_egress
 from aishell.run.gitdirs import external_git_dirs
 from aishell.run.identity import HostUser, git_identity
@@ -56,7 +56,7 @@ class Plan:
     said: tuple[str, ...] = ()  # warnings shown before the launch
     images: tuple[tuple[str, str, str], ...] = ()  # (role, id, tag) of the images it runs on
     env_volume: str | None = None
-    egress: Egress | None = None  # [network] mode = "allowlist": the sidecar to start first
+    egress: Egress | None = None  # [network] mode = "allowlist": the policy to attach first
 
 def find_harness(ctx: Context, name: str) -> Harness:
     """The harness ``name`` from the manifest or the catalog; unknown → nearest suggestion."""
@@ -173,7 +173,12 @@ def plan(
     if net.mode == "none":
         request = replace(request, network="none", labels=labels)
     elif net.allowlist:
+        # No network but loopback; the egress service's socket for this sandbox alone is
+        # its one way out, through the entrypoint's forwarder (aishell.run.egress).
         egress = new_egress(net)
-        request = replace(request, network=egress.network,
-                          labels={**labels, EGRESS_LABEL: egress.id})
+        sockets = egress_policy.layout(ctx.paths.state).socket_dir(egress.id)
+        mount = Mount(str(sockets), egress_policy.SANDBOX_SOCKET_DIR, read_only=True)
+        request = replace(request, network="none", mounts=(*request.mounts, mount),
+                          env={**request.env, **egress_policy.sandbox_env()},
+                          labels={**labels, egress_policy.LABEL: egress.id})
     return Plan(request, name, harness, tuple(notices), files, tuple(dirs), egress=egress)

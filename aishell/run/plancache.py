@@ -37,9 +37,8 @@ PLANS_KEPT = 64  # plans per state dir; the oldest go first
 
 
 def cacheable(p: Plan, *, one_shot: bool) -> bool:
-    """Whether a replay of ``p`` would be the same launch. Not with an egress sidecar
-    (allowlist mode): its network, proxy and address are made anew by every launch, and
-    the replay has no process left to remove them afterwards."""
+    """Whether a replay of ``p`` would be the same launch. Not in allowlist mode: its
+    egress policy is made anew by every launch, and removed by the launch afterwards."""
     req = p.request
     uses_env = p.env_volume is not None
     return (one_shot and not req.detach and not p.prepare_dirs and not p.prepare_files

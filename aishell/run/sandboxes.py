@@ -3,7 +3,7 @@
 Sandboxes are found by their labels (``dev.aishell.kind=sandbox``, ``.project``,
 ``.name``…) over the engine socket; nothing is recorded on the host. A sandbox in
 allowlist mode carries its egress id: `ps` reads what its proxy refused, `stop`
-removes its proxy and network, and both sweep proxies whose sandbox has gone.
+removes its policy (and so its proxy), and both sweep policies whose sandbox has gone.
 """
 
 from __future__ import annotations
@@ -69,9 +69,9 @@ def ps(ctx: Context, *, every_project: bool = False, now: float | None = None) -
     if not every_project:
         labels[f"{LABEL}.project"] = str(ctx.project)
     now = time.time() if now is None else now
-    from aishell.run import sidecar  # noqa: PLC0415
+    from aishell.run import egress_service  # noqa: PLC0415
 
-    sidecar.sweep(ctx, now=now)  # proxies of sandboxes that have gone
+    egress_service.sweep(ctx, now=now)  # policies of sandboxes that have gone
     out: list[Sandbox] = []
     for c in ctx.engine.list_containers(labels, all=True):
         lab = c.get("Labels") or {}
@@ -80,7 +80,7 @@ def ps(ctx: Context, *, every_project: bool = False, now: float | None = None) -
         running = c.get("State") == "running"
         created = c.get("Created")
         egress_id = lab.get(EGRESS_LABEL)
-        hosts = sidecar.denied_hosts(ctx, egress_id) if egress_id and running else None
+        hosts = egress_service.denied_hosts(ctx, egress_id) if egress_id and running else None
         out.append(Sandbox(
             name=lab.get(f"{LABEL}.name") or container,
             container=container,
@@ -236,8 +236,8 @@ def stop(ctx: Context, name: str, *, timeout: int = 10) -> str:
     container = str(info.get("Name", "")).lstrip("/")
     ctx.engine.stop_container(container, timeout=timeout)
     egress_id = ((info.get("Config") or {}).get("Labels") or {}).get(EGRESS_LABEL)
-    if egress_id:  # its proxy and network go with it (once --rm has removed it)
-        from aishell.run import sidecar  # noqa: PLC0415
+    if egress_id:  # its policy and proxy go with it
+        from aishell.run import egress_service  # noqa: PLC0415
 
-        sidecar.remove(ctx, egress_id)
+        egress_service.detach(ctx, egress_id)
     return container

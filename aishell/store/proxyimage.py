@@ -1,10 +1,11 @@
-"""The egress proxy's image: Debian's tinyproxy installed on the foundation image.
+"""The egress service's image: Debian's tinyproxy and socat on the foundation image.
 
 A store item like the extension image: tagged ``aishell-proxy:<id>`` where the id is
-the BLAKE3 of the foundation id, the Dockerfile and the sidecar's start script, and
+the BLAKE3 of the foundation id, the Dockerfile and the service's supervisor, and
 labelled ``dev.aishell.managed=1``, ``dev.aishell.kind=proxy``. A launch in
 ``[network] mode = "allowlist"`` builds it when missing and records it among the images
-the project runs (a gc root); a running sidecar keeps it alive as every container does.
+the project runs (a gc root); the running egress service keeps it alive as every
+container does.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from aishell.project.context import Context
 from aishell.store import images
 
 REPOSITORY = "aishell-proxy"
-ID_CONTEXT = "aishell 2026-12 egress proxy image id v1"
+ID_CONTEXT = "aishell 2026-12 egress service image id v1"
+SUPERVISOR = "egress-service.py"
 KIND = "proxy"
 
 
@@ -27,7 +29,7 @@ class ProxyImage:
     id: str
     foundation_tag: str
     dockerfile: bytes
-    start_script: bytes
+    supervisor: bytes
 
     @property
     def tag(self) -> str:
@@ -36,9 +38,9 @@ class ProxyImage:
 
 def proxy_image(foundation: Foundation) -> ProxyImage:
     dockerfile = _resource("Dockerfile.proxy")
-    script = _resource("proxy-start.sh")
+    script = _resource(SUPERVISOR)
     inputs = {"foundation": foundation.id, "dockerfile": plain(dockerfile),
-              "start": plain(script)}
+              "supervisor": plain(script)}
     return ProxyImage(derive(ID_CONTEXT, canonical_json(inputs)), foundation.tag, dockerfile,
                       script)
 
@@ -61,7 +63,7 @@ def ensure_proxy_image(ctx: Context) -> tuple[str, str, str]:
             images.building(ctx, title) as on_line:
         context = Path(tmp)
         (context / "Dockerfile").write_bytes(image.dockerfile)
-        (context / "proxy-start.sh").write_bytes(image.start_script)
+        (context / SUPERVISOR).write_bytes(image.supervisor)
         buildargs = {k: v for k, v in os.environ.items() if k in PROXY_VARS}
         buildargs["AISHELL_FOUNDATION"] = foundation.tag
         image_id = ctx.engine.build_image(

@@ -1,0 +1,283 @@
+"""The home's egress service on the engine: one long-lived container, a socket per sandbox.
+
+``aishell-egress-<home id>`` runs the egress image's supervisor (the ``egress-service.py``
+resource) as the host user, on the engine's default network (its one way out), with
+``<state>/egress`` mounted at /egress. It is started on first need and replaced when its
+configuration (image, user, idle timeout) changes or it is not running; it exits on its
+own after :data:`IDLE_SECONDS` without a sandbox, and ``aishell gc`` removes it when no
+sandbox uses it.
+
+A launch attaches a sandbox to it (:func:`attach`): the sandbox's policy is written into
+``policies/<id>`` (renamed into place whole), the service is woken with SIGUSR1, and the
+launch waits until the policy's ``ready`` marker holds the running instance's token: its
+proxy listens and ``sockets/<id>/proxy.sock`` exists. Only that socket's directory is
+mounted into the sandbox. :func:`detach` removes the policy (the service then stops its
+proxy); :func:`sweep`, run by every allowlist launch, ``ps``, ``stop`` and ``gc``,
+removes policies whose sandbox no longer runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aishell.errors import AishellError, EngineConflict, EngineError, EngineNotFound
+from aishell.hashing import canonical_json, plain
+from aishell.project.context import Context
+from aishell.request import ContainerRequest, Mount
+from aishell.run import egress as policy
+from aishell.run.egress import Egress, Layout
+from aishell.run.sandbox import LABEL
+from aishell.store.engineroots import home_id
+
+READY_TIMEOUT = 15.0
+ORPHAN_AGE = 120.0  # seconds: younger policies may belong to a launch still starting
+IDLE_SECONDS = 900
+INSTANCE_LABEL = f"{policy.LABEL}.instance"
+CONFIG_LABEL = f"{policy.LABEL}.config"
+HOME_LABEL = f"{LABEL}.home"
+
+
+@dataclass(frozen=True)
+class Service:
+    """The running egress service: its container id and the instance token it writes."""
+
+    container: str
+    token: str
+
+
+def service_name(ctx: Context) -> str:
+    return f"aishell-egress-{home_id(ctx.paths)}"
+
+
+def layout_of(ctx: Context) -> Layout:
+    return policy.layout(ctx.paths.state)
+
+
+def idle_seconds(environ: Mapping[str, str]) -> int:
+    value = environ.get("AISHELL_EGRESS_IDLE", "")
+    return int(value) if value.isdigit() else IDLE_SECONDS
+
+
+def service_request(ctx: Context, image: str, token: str) -> ContainerRequest:
+    """The service's container: the image's supervisor as the host user, no capabilities,
+    removed by the engine when it exits."""
+    root = layout_of(ctx).root
+    idle = idle_seconds(os.environ)
+    user = f"{os.getuid()}:{os.getgid()}"
+    config = plain(canonical_json({"image": image, "user": user, "idle": idle,
+                                   "root": str(root)}))[:16]
+    return ContainerRequest(
+        image=image, name=service_name(ctx),
+        env={"AISHELL_EGRESS_INSTANCE": token, "AISHELL_EGRESS_IDLE": str(idle)},
+        labels={f"{LABEL}.managed": "1", f"{LABEL}.kind": policy.KIND_SERVICE,
+                HOME_LABEL: str(ctx.paths.state), CONFIG_LABEL: config, INSTANCE_LABEL: token},
+        mounts=(Mount(str(root), "/egress"),), network=ctx.engine.default_network(),
+        interactive=False, remove=True, init=True, hostname="aishell-egress",
+        security_opts=("no-new-privileges",), user=user, cap_drop=("ALL",),
+    )
+
+
+@contextlib.contextmanager
+def _service_lock(root: Path) -> Iterator[None]:
+    """One launch of this home at a time decides whether the service must be (re)started."""
+    fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def ensure(ctx: Context, image: str) -> Service:
+    """The home's egress service, running with the current configuration.
+
+    Raises:
+        AishellError: it could not be started.
+    """
+    root = layout_of(ctx).root
+    for sub in ("policies", "sockets"):
+        (root / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
+    root.chmod(0o700)
+    token = os.urandom(8).hex()
+    req = service_request(ctx, image, token)
+    engine = ctx.engine
+    with _service_lock(root):
+        info = engine.container_inspect(req.name or "")
+        labels = ((info or {}).get("Config") or {}).get("Labels") or {}
+        running = bool(((info or {}).get("State") or {}).get("Running"))
+        if info is not None and running and labels.get(CONFIG_LABEL) == req.labels[CONFIG_LABEL]:
+            return Service(str(info["Id"]), str(labels.get(INSTANCE_LABEL, "")))
+        if info is not None:  # stopped, dying or configured otherwise: a fresh one
+            with contextlib.suppress(EngineNotFound):
+                engine.remove_container(str(info["Id"]), force=True)
+            _wait_gone(ctx, req.name or "")
+        try:
+            created = engine.create_sandbox(req, {})
+            engine.start_container(created)
+        except EngineError as exc:
+            raise AishellError(f"could not start the egress service {req.name}: {exc}",
+                               hint="the sandbox was not started; see docs/troubleshooting.md"
+                               " (allowlist mode)") from exc
+    return Service(created, token)
+
+
+def _wait_gone(ctx: Context, name: str, timeout: float = 15.0) -> None:
+    """Until the removed service's name is free (auto-remove may still be under way)."""
+    deadline = time.monotonic() + timeout
+    while ctx.engine.container_inspect(name) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def attach(ctx: Context, egress: Egress, service: Service) -> None:
+    """Give ``egress`` its proxy and socket in ``service``; return once they serve.
+
+    Raises:
+        AishellError: the service did not serve it in time, or stopped (fail closed: the
+            sandbox is not started).
+    """
+    lay = layout_of(ctx)
+    final = lay.policy_dir(egress.id)
+    tmp = final.parent / f".{egress.id}.tmp"
+    tmp.mkdir(mode=0o700)
+    (tmp / "tinyproxy.conf").write_text(policy.tinyproxy_conf(egress.allow, egress.upstream),
+                                        encoding="utf-8")
+    (tmp / "filter").write_text(policy.filter_text(egress.allow) + "\n", encoding="utf-8")
+    lay.socket_dir(egress.id).mkdir(mode=0o700)
+    tmp.replace(final)
+    engine = ctx.engine
+    name = service_name(ctx)
+    with contextlib.suppress(EngineError):
+        engine.signal_container(service.container, "USR1")
+    deadline = time.monotonic() + READY_TIMEOUT
+    checked = time.monotonic()
+    while True:
+        with contextlib.suppress(OSError):
+            if lay.ready(egress.id).read_text(encoding="utf-8") == service.token:
+                return
+        now = time.monotonic()
+        if now - checked > 0.5:  # a service that stopped will never answer: say so now
+            checked = now
+            info = engine.container_inspect(service.container) or {}
+            if not (info.get("State") or {}).get("Running"):
+                raise AishellError(f"the egress service {name} stopped before it served "
+                                   "this sandbox", hint=f"see `{engine.cli} logs {name}`; "
+                                   "the sandbox was not started")
+        if now > deadline:
+            raise AishellError(f"the egress service {name} did not open this sandbox's "
+                               f"proxy within {READY_TIMEOUT:g} s",
+                               hint=f"see `{engine.cli} logs {name}`; the sandbox was not started")
+        time.sleep(0.002)
+
+
+def detach(ctx: Context, egress_id: str) -> None:
+    """Remove ``egress_id``'s policy and socket directory (its proxy stops with them)."""
+    lay = layout_of(ctx)
+    for path in (lay.policy_dir(egress_id), lay.socket_dir(egress_id)):
+        shutil.rmtree(path, ignore_errors=True)
+    with contextlib.suppress(EngineError):
+        ctx.engine.signal_container(service_name(ctx), "USR1")
+
+
+def denied_hosts(ctx: Context, egress_id: str) -> list[str] | None:
+    """What the proxy of ``egress_id`` refused so far (None: no such policy)."""
+    try:
+        log = layout_of(ctx).log(egress_id).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return policy.denied(log)
+
+
+def verify_network(ctx: Context, container: str) -> None:
+    """Refuse to hand over a sandbox whose network is not ``none`` (an inspect, not a probe).
+
+    Raises:
+        AishellError: the engine gave it another network (``docker_args``, an engine
+            default): it is removed and not started.
+    """
+    info = ctx.engine.container_inspect(container) or {}
+    mode = str((info.get("HostConfig") or {}).get("NetworkMode") or "")
+    networks = set((info.get("NetworkSettings") or {}).get("Networks") or {})
+    if mode == "none" and networks <= {"none"}:
+        return
+    with contextlib.suppress(EngineError):
+        ctx.engine.remove_container(container, force=True)
+    shown = ", ".join(sorted(networks)) or mode or "unknown"
+    raise AishellError(f"the sandbox was given a network ({shown}) in allowlist mode; "
+                       "it was removed, not started",
+                       hint="remove --network from [run] docker_args; allowlist mode needs "
+                       "--network none")
+
+
+def _age(path: str, now: float) -> float:
+    try:
+        return now - Path(path).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def sweep(ctx: Context, *, now: float | None = None) -> list[str]:
+    """Remove every policy whose sandbox no longer runs (older than :data:`ORPHAN_AGE`),
+    and the per-sandbox proxies and networks of the design before the service; the
+    egress ids removed."""
+    engine = ctx.engine
+    now = time.time() if now is None else now
+    lay = layout_of(ctx)
+    try:
+        containers = engine.list_containers({policy.LABEL: ""}, all=True)
+    except EngineError:
+        return []
+    live = {_label(c, policy.LABEL) for c in containers
+            if _label(c, f"{LABEL}.kind") == "sandbox" and c.get("State") == "running"}
+    gone: list[str] = []
+    for parent in (lay.root / "policies", lay.root / "sockets"):
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(parent):
+                egress_id = entry.name.lstrip(".").removesuffix(".tmp")
+                if egress_id not in live and _age(entry.path, now) > ORPHAN_AGE:
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                    gone.append(egress_id)
+    gone += _sweep_sidecars(ctx, containers, live)
+    return sorted(set(gone))
+
+
+def _sweep_sidecars(ctx: Context, containers: list[dict[str, Any]], live: set[str]) -> list[str]:
+    engine = ctx.engine
+    ids: set[str] = set()
+    with contextlib.suppress(EngineError):
+        for item in (*containers, *engine.list_networks({policy.LABEL: ""})):
+            if _label(item, f"{LABEL}.kind") in (policy.KIND_PROXY, policy.KIND_NETWORK):
+                ids.add(_label(item, policy.LABEL))
+    for egress_id in sorted(ids - live - {""}):
+        with contextlib.suppress(EngineError):
+            engine.remove_container(f"aishell-egress-{egress_id}-proxy", force=True)
+        with contextlib.suppress(EngineError):
+            engine.remove_network(f"aishell-egress-{egress_id}")
+    return sorted(ids - live - {""})
+
+
+def in_use(ctx: Context) -> bool:
+    """Whether any policy of this home is still served (a sandbox uses the service)."""
+    with contextlib.suppress(OSError):
+        return any(True for _ in os.scandir(layout_of(ctx).root / "policies"))
+    return False
+
+
+def stop(ctx: Context) -> bool:
+    """Remove the home's service (gc, when no sandbox uses it); whether one was there."""
+    try:
+        ctx.engine.remove_container(service_name(ctx), force=True)
+    except (EngineNotFound, EngineConflict):
+        return False
+    return True
+
+
+def _label(item: Mapping[str, Any], key: str) -> str:
+    return str((item.get("Labels") or {}).get(key) or "")
