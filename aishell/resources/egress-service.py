@@ -9,6 +9,8 @@ the home's egress directory mounted at /egress (docs/security.md, "Network modes
     /egress/policies/<id>/ready            this service's instance token, once it serves
     /egress/sockets/<id>/proxy.sock        the one path into the proxy: only this
                                            directory is mounted into that sandbox
+    /egress/service                        the running instance's token, once it listens
+                                           for SIGUSR1
 
 For each policy the service runs one Debian tinyproxy on a loopback port of its own
 network namespace, with that policy's filter, and one Debian socat that carries the
@@ -137,6 +139,9 @@ def main() -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, wakers)
     POLICIES.mkdir(parents=True, exist_ok=True)
     SOCKETS.mkdir(parents=True, exist_ok=True)
+    # Launches signal only an instance that says it is up: a SIGUSR1 before the mask above
+    # would end this process.
+    write_atomic(ROOT / "service", TOKEN)
     log(f"serving {ROOT} (instance {TOKEN}, idle timeout {IDLE:.0f} s)")
     idle_since = time.monotonic()
     while True:

@@ -126,7 +126,38 @@ def ensure(ctx: Context, image: str) -> Service:
             raise AishellError(f"could not start the egress service {req.name}: {exc}",
                                hint="the sandbox was not started; see docs/troubleshooting.md"
                                " (allowlist mode)") from exc
-    return Service(created, token)
+        service = Service(created, token)
+        _wait_marker(ctx, root / "service", service, "start")
+    return service
+
+
+def _wait_marker(ctx: Context, marker: Path, service: Service, what: str) -> None:
+    """Until ``marker`` holds ``service``'s token; fail closed when it stops or is slow.
+
+    Raises:
+        AishellError: the service stopped, or did not write it within READY_TIMEOUT.
+    """
+    engine = ctx.engine
+    name = service_name(ctx)
+    deadline = time.monotonic() + READY_TIMEOUT
+    checked = time.monotonic()
+    while True:
+        with contextlib.suppress(OSError):
+            if marker.read_text(encoding="utf-8") == service.token:
+                return
+        now = time.monotonic()
+        if now - checked > 0.5:  # a service that stopped will never answer: say so now
+            checked = now
+            info = engine.container_inspect(service.container) or {}
+            if not (info.get("State") or {}).get("Running"):
+                raise AishellError(f"the egress service {name} stopped before it could "
+                                   f"{what}", hint=f"see `{engine.cli} logs {name}`; "
+                                   "the sandbox was not started")
+        if now > deadline:
+            raise AishellError(f"the egress service {name} did not {what} within "
+                               f"{READY_TIMEOUT:g} s",
+                               hint=f"see `{engine.cli} logs {name}`; the sandbox was not started")
+        time.sleep(0.002)
 
 
 def _wait_gone(ctx: Context, name: str, timeout: float = 15.0) -> None:
@@ -152,29 +183,9 @@ def attach(ctx: Context, egress: Egress, service: Service) -> None:
     (tmp / "filter").write_text(policy.filter_text(egress.allow) + "\n", encoding="utf-8")
     lay.socket_dir(egress.id).mkdir(mode=0o700)
     tmp.replace(final)
-    engine = ctx.engine
-    name = service_name(ctx)
     with contextlib.suppress(EngineError):
-        engine.signal_container(service.container, "USR1")
-    deadline = time.monotonic() + READY_TIMEOUT
-    checked = time.monotonic()
-    while True:
-        with contextlib.suppress(OSError):
-            if lay.ready(egress.id).read_text(encoding="utf-8") == service.token:
-                return
-        now = time.monotonic()
-        if now - checked > 0.5:  # a service that stopped will never answer: say so now
-            checked = now
-            info = engine.container_inspect(service.container) or {}
-            if not (info.get("State") or {}).get("Running"):
-                raise AishellError(f"the egress service {name} stopped before it served "
-                                   "this sandbox", hint=f"see `{engine.cli} logs {name}`; "
-                                   "the sandbox was not started")
-        if now > deadline:
-            raise AishellError(f"the egress service {name} did not open this sandbox's "
-                               f"proxy within {READY_TIMEOUT:g} s",
-                               hint=f"see `{engine.cli} logs {name}`; the sandbox was not started")
-        time.sleep(0.002)
+        ctx.engine.signal_container(service.container, "USR1")
+    _wait_marker(ctx, lay.ready(egress.id), service, "serve this sandbox")
 
 
 def detach(ctx: Context, egress_id: str) -> None:
