@@ -84,6 +84,9 @@ def print_gc(result: GcResult, *, as_json: bool, quiet: bool) -> None:
         print(f"{verb} {len(result.captures)} capture volume(s) "
               f"({format_size(sum(max(c.size, 0) for c in result.captures))}) and "
               f"{result.capture_containers} container(s) left by interrupted `aishell lock` runs")
+    if result.egress_services:
+        print(f"{verb} the egress service of allowlist mode: no sandbox uses it "
+              f"({result.egress_services} container(s))")
     if done and not quiet:
         print(f"{verb} {len(done)} item(s):")
         print("\n".join("  " + line for line in _table([_gc_row(c, now) for c in done])))

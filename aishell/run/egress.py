@@ -2,7 +2,7 @@
 
 A sandbox in allowlist mode runs with ``--network none``: loopback only, on every engine,
 rootful or rootless, and aishell never touches the host's firewall. Its one way out is a
-Unix socket of the home's egress service (:mod:`aishell.run.egress_service`), mounted
+Unix socket of the home's egress service (:mod:`aishell.store.egressservice`), mounted
 into the sandbox; the sandbox's entrypoint runs Debian's socat on ``127.0.0.1:3128``
 carrying each connection to that socket, and ``HTTP(S)_PROXY`` point there. Behind the
 socket, a tinyproxy of that sandbox's own admits ``CONNECT`` and plain HTTP requests only
@@ -12,8 +12,7 @@ from aishell, and it never sees inside TLS. Everything else gets a 403 and a
 ``Proxying refused on filtered url`` line in that proxy's log.
 
 This module builds one sandbox's policy (tinyproxy's config and filter), the variables
-that point the sandbox at its forwarder, where the policy's files live in the home, and
-reads denials back from the log.
+that point the sandbox at its forwarder, and reads denials back from the log.
 """
 
 from __future__ import annotations
@@ -22,19 +21,14 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from aishell.project.network import HTTP_PORT, TLS_PORT, NetworkConfig, split_port
+from aishell.store.egressservice import EGRESS_LABEL
 
 PORT = 3128  # the forwarder inside the sandbox, on its loopback
 SANDBOX_SOCKET_DIR = "/run/aishell-egress"  # where the sandbox sees its socket's directory
 SOCKET = "proxy.sock"
-LABEL = "dev.aishell.egress"  # the egress id, on the sandbox (and on the policy's files)
-KIND_SERVICE = "egress-service"
-# The sidecar design before the egress service (one proxy container and one internal
-# network per sandbox): swept when found.
-KIND_PROXY = "egress-proxy"
-KIND_NETWORK = "egress-network"
+LABEL = EGRESS_LABEL  # the egress id, on the sandbox
 # A filter that matches no URL (tinyproxy skips blank lines; an empty allow list must
 # still deny everything).
 NOTHING = r"^aishell-allows-no-host\.invalid$"
@@ -58,31 +52,6 @@ class Egress:
 
 def new_egress(net: NetworkConfig) -> Egress:
     return Egress(os.urandom(6).hex(), net.allow, net.upstream)
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where a home's egress files live (``<state>/egress``, mounted at /egress in the
-    service). Only :meth:`socket_dir` of a sandbox is mounted into that sandbox: the
-    policy, its log and the other sandboxes' sockets stay out of its reach."""
-
-    root: Path
-
-    def policy_dir(self, egress_id: str) -> Path:
-        return self.root / "policies" / egress_id
-
-    def socket_dir(self, egress_id: str) -> Path:
-        return self.root / "sockets" / egress_id
-
-    def log(self, egress_id: str) -> Path:
-        return self.policy_dir(egress_id) / "proxy.log"
-
-    def ready(self, egress_id: str) -> Path:
-        return self.policy_dir(egress_id) / "ready"
-
-
-def layout(state: Path) -> Layout:
-    return Layout(state / "egress")
 
 
 def _name_regex(host: str) -> str:

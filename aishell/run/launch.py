@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aishell import process, render
-from aishell.errors import AishellError, EngineConflict, EngineNotFound
+from aishell.errors import AishellError, EngineConflict, EngineError, EngineNotFound
 from aishell.lock.catalog import Harness
 from aishell.project.context import Context
 from aishell.request import ContainerRequest, Mount, cli_args
@@ -231,12 +231,31 @@ def create(ctx: Context, p: Plan) -> str | None:
                                f"{detail[-1] if detail else result.returncode}")
         created = result.stdout.strip().splitlines()[-1]
     if p.egress is not None:
-        from aishell.run.egress_service import verify_network  # noqa: PLC0415
-
         verify_network(ctx, created)
     if p.request.detach:
         ctx.engine.start_container(created)
     return created
+
+
+def verify_network(ctx: Context, container: str) -> None:
+    """Refuse to hand over a sandbox whose network is not ``none`` (an inspect, not a probe).
+
+    Raises:
+        AishellError: the engine gave it another network (``docker_args``, an engine
+            default): it is removed and not started.
+    """
+    info = ctx.engine.container_inspect(container) or {}
+    mode = str((info.get("HostConfig") or {}).get("NetworkMode") or "")
+    networks = set((info.get("NetworkSettings") or {}).get("Networks") or {})
+    if mode == "none" and networks <= {"none"}:
+        return
+    with contextlib.suppress(EngineError):
+        ctx.engine.remove_container(container, force=True)
+    shown = ", ".join(sorted(networks)) or mode or "unknown"
+    raise AishellError(f"the sandbox was given a network ({shown}) in allowlist mode; "
+                       "it was removed, not started",
+                       hint="remove --network from [run] docker_args; allowlist mode needs "
+                       "--network none")
 
 
 def attach(ctx: Context, p: Plan, created: str | None) -> int:
@@ -296,17 +315,20 @@ def _launch(ctx: Context, opts: RunOptions, *, one_shot: bool = False,
 def _start_proxied(ctx: Context, p: Plan) -> tuple[Plan, str | None]:
     """Allowlist mode: the sandbox's policy served by the home's egress service (started
     when needed), then the sandbox created, its network checked."""
-    from aishell.run import egress_service  # noqa: PLC0415
+    from aishell.run.egress import filter_text, tinyproxy_conf  # noqa: PLC0415
+    from aishell.store import egressservice  # noqa: PLC0415
 
     egress = p.egress
     assert egress is not None
-    egress_service.sweep(ctx)
-    service = egress_service.ensure(ctx, egress.image)
+    egressservice.sweep(ctx)
+    service = egressservice.ensure(ctx, egress.image)
     try:
-        egress_service.attach(ctx, egress, service)
+        egressservice.attach(ctx, egress.id, service,
+                             conf=tinyproxy_conf(egress.allow, egress.upstream),
+                             filter_text=filter_text(egress.allow))
         return p, create(ctx, p)
     except BaseException:
-        egress_service.detach(ctx, egress.id)  # the sandbox was not created: nothing else
+        egressservice.detach(ctx, egress.id)  # the sandbox was not created: nothing else
         raise
 
 
@@ -314,7 +336,8 @@ def _attach_proxied(ctx: Context, p: Plan, created: str | None) -> Started | int
     """Run the sandbox attached to its policy: removed when a foreground sandbox ends
     (also after Ctrl-C), or when a detached one fails to come up. The engine CLI runs as
     a child here, not exec'd, so that this process is still there to clean up."""
-    from aishell.run import egress_service  # noqa: PLC0415
+    from aishell.run.sandboxes import denied_hosts  # noqa: PLC0415
+    from aishell.store import egressservice  # noqa: PLC0415
 
     assert p.egress is not None and created is not None
     _record_now(plancache.record_of(ctx, p, replay=False))
@@ -324,7 +347,7 @@ def _attach_proxied(ctx: Context, p: Plan, created: str | None) -> Started | int
         except BaseException:
             with contextlib.suppress(EngineNotFound, EngineConflict):
                 ctx.engine.remove_container(created, force=True)
-            egress_service.detach(ctx, p.egress.id)
+            egressservice.detach(ctx, p.egress.id)
             raise
     try:
         set_title(ctx.project)
@@ -333,14 +356,14 @@ def _attach_proxied(ctx: Context, p: Plan, created: str | None) -> Started | int
         argv = [ctx.engine.cli, "start", "--attach", "--interactive", created]
         code = process.run_attached(argv, env=p.request.process_env())
         if ctx.verbose:
-            hosts = egress_service.denied_hosts(ctx, p.egress.id)
+            hosts = denied_hosts(ctx, p.egress.id)
             render.err(f"egress: {egress_summary(hosts or [])} ({p.egress.id})")
         return code
     finally:
         # the sandbox (created with --rm, it may be gone already), then its policy
         with contextlib.suppress(EngineNotFound, EngineConflict):
             ctx.engine.remove_container(created, force=True)
-        egress_service.detach(ctx, p.egress.id)
+        egressservice.detach(ctx, p.egress.id)
 
 
 def _record_now(record: dict[str, Any] | None) -> None:

@@ -22,6 +22,7 @@ from aishell.run.egress import Egress, new_egress
 from aishell.run.gitdirs import external_git_dirs
 from aishell.run.identity import HostUser, git_identity
 from aishell.run.sandbox import SandboxSpec, build_request, expand_home, harness_command, harness_mounts
+from aishell.store.egressservice import layout
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
@@ -176,7 +177,7 @@ def plan(
         # No network but loopback; the egress service's socket for this sandbox alone is
         # its one way out, through the entrypoint's forwarder (aishell.run.egress).
         egress = new_egress(net)
-        sockets = egress_policy.layout(ctx.paths.state).socket_dir(egress.id)
+        sockets = layout(ctx.paths.state).socket_dir(egress.id)
         mount = Mount(str(sockets), egress_policy.SANDBOX_SOCKET_DIR, read_only=True)
         request = replace(request, network="none", mounts=(*request.mounts, mount),
                           env={**request.env, **egress_policy.sandbox_env()},

@@ -63,15 +63,24 @@ def _pre_start_state(ctx: Context, container: dict[str, Any]) -> str | None:
     return state if state in ("pending", "ready", "failed") else "pending"
 
 
+def denied_hosts(ctx: Context, egress_id: str) -> list[str] | None:
+    """What the proxy of an allowlist sandbox refused so far (None: it has no policy)."""
+    from aishell.run.egress import denied  # noqa: PLC0415
+    from aishell.store.egressservice import proxy_log  # noqa: PLC0415
+
+    log = proxy_log(ctx, egress_id)
+    return None if log is None else denied(log)
+
+
 def ps(ctx: Context, *, every_project: bool = False, now: float | None = None) -> list[Sandbox]:
     """This project's sandboxes (``every_project``: all of them), running or not."""
     labels = {f"{LABEL}.kind": "sandbox"}
     if not every_project:
         labels[f"{LABEL}.project"] = str(ctx.project)
     now = time.time() if now is None else now
-    from aishell.run import egress_service  # noqa: PLC0415
+    from aishell.store import egressservice  # noqa: PLC0415
 
-    egress_service.sweep(ctx, now=now)  # policies of sandboxes that have gone
+    egressservice.sweep(ctx, now=now)  # policies of sandboxes that have gone
     out: list[Sandbox] = []
     for c in ctx.engine.list_containers(labels, all=True):
         lab = c.get("Labels") or {}
@@ -80,7 +89,7 @@ def ps(ctx: Context, *, every_project: bool = False, now: float | None = None) -
         running = c.get("State") == "running"
         created = c.get("Created")
         egress_id = lab.get(EGRESS_LABEL)
-        hosts = egress_service.denied_hosts(ctx, egress_id) if egress_id and running else None
+        hosts = denied_hosts(ctx, egress_id) if egress_id and running else None
         out.append(Sandbox(
             name=lab.get(f"{LABEL}.name") or container,
             container=container,
@@ -237,7 +246,7 @@ def stop(ctx: Context, name: str, *, timeout: int = 10) -> str:
     ctx.engine.stop_container(container, timeout=timeout)
     egress_id = ((info.get("Config") or {}).get("Labels") or {}).get(EGRESS_LABEL)
     if egress_id:  # its policy and proxy go with it
-        from aishell.run import egress_service  # noqa: PLC0415
+        from aishell.store import egressservice  # noqa: PLC0415
 
-        egress_service.detach(ctx, egress_id)
+        egressservice.detach(ctx, egress_id)
     return container

@@ -21,7 +21,7 @@ from aishell.engine import Engine
 from aishell.errors import EngineConflict, EngineNotFound, UsageError
 from aishell.lock import refs as lockrefs
 from aishell.paths import Paths
-from aishell.store import captures, engineroots, inventory, roots, storelock
+from aishell.store import captures, egressservice, engineroots, inventory, roots, storelock
 from aishell.store import index as store_index
 from aishell.store.inventory import Item
 
@@ -63,6 +63,7 @@ class GcResult:
     home_ttl: timedelta = timedelta(days=30)
     homes: tuple[engineroots.Home, ...] = ()  # the other homes on the engine; expired ones removed
     capture_containers: int = 0  # containers of interrupted `aishell lock`s removed (would be)
+    egress_services: int = 0  # idle egress services removed (would be)
 
     @property
     def removed(self) -> tuple[Candidate, ...]:
@@ -216,6 +217,8 @@ def collect_garbage(
         gone = {str(c["Id"]) for c in leftovers} if dry_run else \
             set(captures.remove_containers(engine, leftovers))
         containers = [c for c in containers if str(c["Id"]) not in gone]
+        idle = egressservice.collect(paths, engine, containers, dry_run=dry_run)
+        containers = [c for c in containers if dry_run or str(c["Id"]) not in idle]
         found = roots.collect(paths, idx, containers, keep_generations=keep)
         if not dry_run:  # other homes on this engine must see what this one still needs
             engineroots.publish_home(engine, paths, keep_generations=keep, now=moment)
@@ -263,6 +266,7 @@ def collect_garbage(
         freed_bytes=freed + tarball_bytes, layers_freed=layers_freed, stopped_early=stopped,
         warnings=found.warnings, seconds=time.monotonic() - started,
         home_ttl=settings.home_ttl, homes=tuple(homes), capture_containers=len(gone),
+        egress_services=len(idle),
     )
 
 

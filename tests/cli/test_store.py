@@ -44,7 +44,7 @@ def test_gc_json_contract(capsys):
         "candidates", "reachable", "dropped_roots", "dropped_generations", "tarballs",
         "tarball_bytes", "lock_copies", "freed_bytes", "freed_unique_bytes", "measured_freed_bytes",
         "layers_freed", "stopped_early", "warnings", "seconds", "home_ttl_seconds", "homes",
-        "capture_containers",
+        "capture_containers", "egress_services",
     }
     assert set(doc["candidates"][0]) == {"type", "kind", "id", "name", "size", "unique", "created",
                                          "last_used", "status", "detail"}

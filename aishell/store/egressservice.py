@@ -1,4 +1,4 @@
-"""The home's egress service on the engine: one long-lived container, a socket per sandbox.
+"""The home's egress service: one long-lived container, a proxy and a socket per sandbox.
 
 ``aishell-egress-<home id>`` runs the egress image's supervisor (the ``egress-service.py``
 resource) as the host user, on the engine's default network (its one way out), with
@@ -7,7 +7,11 @@ configuration (image, user, idle timeout) changes or it is not running; it exits
 own after :data:`IDLE_SECONDS` without a sandbox, and ``aishell gc`` removes it when no
 sandbox uses it.
 
-A launch attaches a sandbox to it (:func:`attach`): the sandbox's policy is written into
+It is a store item: built from the egress image (:mod:`aishell.store.proxyimage`), kept
+by gc while any sandbox of its home is served, removed when none is (:func:`collect`).
+
+A launch attaches a sandbox to it (:func:`attach`): the sandbox's policy (tinyproxy's
+config and filter, made by :mod:`aishell.run.egress`) is written into
 ``policies/<id>`` (renamed into place whole), the service is woken with SIGUSR1, and the
 launch waits until the policy's ``ready`` marker holds the running instance's token: its
 proxy listens and ``sockets/<id>/proxy.sock`` exists. Only that socket's directory is
@@ -23,25 +27,31 @@ import fcntl
 import os
 import shutil
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aishell.engine import Engine
 from aishell.errors import AishellError, EngineConflict, EngineError, EngineNotFound
 from aishell.hashing import canonical_json, plain
+from aishell.paths import Paths
 from aishell.project.context import Context
 from aishell.request import ContainerRequest, Mount
-from aishell.run import egress as policy
-from aishell.run.egress import Egress, Layout
-from aishell.run.sandbox import LABEL
 from aishell.store.engineroots import home_id
 
+LABEL = "dev.aishell"
+EGRESS_LABEL = "dev.aishell.egress"  # the egress id, on an allowlist sandbox
+KIND = "egress-service"
+# The sidecar design before the egress service (one proxy container and one internal
+# network per sandbox): swept when found.
+KIND_PROXY = "egress-proxy"
+KIND_NETWORK = "egress-network"
 READY_TIMEOUT = 15.0
 ORPHAN_AGE = 120.0  # seconds: younger policies may belong to a launch still starting
 IDLE_SECONDS = 900
-INSTANCE_LABEL = f"{policy.LABEL}.instance"
-CONFIG_LABEL = f"{policy.LABEL}.config"
+INSTANCE_LABEL = f"{EGRESS_LABEL}.instance"
+CONFIG_LABEL = f"{EGRESS_LABEL}.config"
 HOME_LABEL = f"{LABEL}.home"
 
 
@@ -53,12 +63,37 @@ class Service:
     token: str
 
 
+@dataclass(frozen=True)
+class Layout:
+    """Where a home's egress files live (``<state>/egress``, mounted at /egress in the
+    service). Only :meth:`socket_dir` of a sandbox is mounted into that sandbox: the
+    policy, its log and the other sandboxes' sockets stay out of its reach."""
+
+    root: Path
+
+    def policy_dir(self, egress_id: str) -> Path:
+        return self.root / "policies" / egress_id
+
+    def socket_dir(self, egress_id: str) -> Path:
+        return self.root / "sockets" / egress_id
+
+    def log(self, egress_id: str) -> Path:
+        return self.policy_dir(egress_id) / "proxy.log"
+
+    def ready(self, egress_id: str) -> Path:
+        return self.policy_dir(egress_id) / "ready"
+
+
+def layout(state: Path) -> Layout:
+    return Layout(state / "egress")
+
+
 def service_name(ctx: Context) -> str:
     return f"aishell-egress-{home_id(ctx.paths)}"
 
 
 def layout_of(ctx: Context) -> Layout:
-    return policy.layout(ctx.paths.state)
+    return layout(ctx.paths.state)
 
 
 def idle_seconds(environ: Mapping[str, str]) -> int:
@@ -77,7 +112,7 @@ def service_request(ctx: Context, image: str, token: str) -> ContainerRequest:
     return ContainerRequest(
         image=image, name=service_name(ctx),
         env={"AISHELL_EGRESS_INSTANCE": token, "AISHELL_EGRESS_IDLE": str(idle)},
-        labels={f"{LABEL}.managed": "1", f"{LABEL}.kind": policy.KIND_SERVICE,
+        labels={f"{LABEL}.managed": "1", f"{LABEL}.kind": KIND,
                 HOME_LABEL: str(ctx.paths.state), CONFIG_LABEL: config, INSTANCE_LABEL: token},
         mounts=(Mount(str(root), "/egress"),), network=ctx.engine.default_network(),
         interactive=False, remove=True, init=True, hostname="aishell-egress",
@@ -167,25 +202,25 @@ def _wait_gone(ctx: Context, name: str, timeout: float = 15.0) -> None:
         time.sleep(0.05)
 
 
-def attach(ctx: Context, egress: Egress, service: Service) -> None:
-    """Give ``egress`` its proxy and socket in ``service``; return once they serve.
+def attach(ctx: Context, egress_id: str, service: Service, *, conf: str, filter_text: str) -> None:
+    """Give ``egress_id`` its proxy (tinyproxy's ``conf`` and ``filter_text``) and socket
+    in ``service``; return once they serve.
 
     Raises:
         AishellError: the service did not serve it in time, or stopped (fail closed: the
             sandbox is not started).
     """
     lay = layout_of(ctx)
-    final = lay.policy_dir(egress.id)
-    tmp = final.parent / f".{egress.id}.tmp"
+    final = lay.policy_dir(egress_id)
+    tmp = final.parent / f".{egress_id}.tmp"
     tmp.mkdir(mode=0o700)
-    (tmp / "tinyproxy.conf").write_text(policy.tinyproxy_conf(egress.allow, egress.upstream),
-                                        encoding="utf-8")
-    (tmp / "filter").write_text(policy.filter_text(egress.allow) + "\n", encoding="utf-8")
-    lay.socket_dir(egress.id).mkdir(mode=0o700)
+    (tmp / "tinyproxy.conf").write_text(conf, encoding="utf-8")
+    (tmp / "filter").write_text(filter_text + "\n", encoding="utf-8")
+    lay.socket_dir(egress_id).mkdir(mode=0o700)
     tmp.replace(final)
     with contextlib.suppress(EngineError):
         ctx.engine.signal_container(service.container, "USR1")
-    _wait_marker(ctx, lay.ready(egress.id), service, "serve this sandbox")
+    _wait_marker(ctx, lay.ready(egress_id), service, "serve this sandbox")
 
 
 def detach(ctx: Context, egress_id: str) -> None:
@@ -197,34 +232,12 @@ def detach(ctx: Context, egress_id: str) -> None:
         ctx.engine.signal_container(service_name(ctx), "USR1")
 
 
-def denied_hosts(ctx: Context, egress_id: str) -> list[str] | None:
-    """What the proxy of ``egress_id`` refused so far (None: no such policy)."""
+def proxy_log(ctx: Context, egress_id: str) -> str | None:
+    """The log of ``egress_id``'s proxy so far (None: no such policy)."""
     try:
-        log = layout_of(ctx).log(egress_id).read_text(encoding="utf-8", errors="replace")
+        return layout_of(ctx).log(egress_id).read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
-    return policy.denied(log)
-
-
-def verify_network(ctx: Context, container: str) -> None:
-    """Refuse to hand over a sandbox whose network is not ``none`` (an inspect, not a probe).
-
-    Raises:
-        AishellError: the engine gave it another network (``docker_args``, an engine
-            default): it is removed and not started.
-    """
-    info = ctx.engine.container_inspect(container) or {}
-    mode = str((info.get("HostConfig") or {}).get("NetworkMode") or "")
-    networks = set((info.get("NetworkSettings") or {}).get("Networks") or {})
-    if mode == "none" and networks <= {"none"}:
-        return
-    with contextlib.suppress(EngineError):
-        ctx.engine.remove_container(container, force=True)
-    shown = ", ".join(sorted(networks)) or mode or "unknown"
-    raise AishellError(f"the sandbox was given a network ({shown}) in allowlist mode; "
-                       "it was removed, not started",
-                       hint="remove --network from [run] docker_args; allowlist mode needs "
-                       "--network none")
 
 
 def _age(path: str, now: float) -> float:
@@ -235,37 +248,44 @@ def _age(path: str, now: float) -> float:
 
 
 def sweep(ctx: Context, *, now: float | None = None) -> list[str]:
-    """Remove every policy whose sandbox no longer runs (older than :data:`ORPHAN_AGE`),
-    and the per-sandbox proxies and networks of the design before the service; the
-    egress ids removed."""
-    engine = ctx.engine
-    now = time.time() if now is None else now
-    lay = layout_of(ctx)
+    """Remove every policy of this home whose sandbox no longer runs (older than
+    :data:`ORPHAN_AGE`), and the per-sandbox proxies and networks of the design before
+    the service; the egress ids removed."""
     try:
-        containers = engine.list_containers({policy.LABEL: ""}, all=True)
+        containers = ctx.engine.list_containers({EGRESS_LABEL: ""}, all=True)
     except EngineError:
         return []
-    live = {_label(c, policy.LABEL) for c in containers
+    gone = _sweep_policies(ctx.paths, containers, time.time() if now is None else now)
+    return sorted({*gone, *_sweep_sidecars(ctx.engine, containers)})
+
+
+def _live(containers: Sequence[Mapping[str, Any]]) -> set[str]:
+    """The egress ids of the sandboxes that run."""
+    return {_label(c, EGRESS_LABEL) for c in containers
             if _label(c, f"{LABEL}.kind") == "sandbox" and c.get("State") == "running"}
+
+
+def _sweep_policies(paths: Paths, containers: Sequence[Mapping[str, Any]], now: float) -> list[str]:
+    live = _live(containers)
+    root = layout(paths.state).root
     gone: list[str] = []
-    for parent in (lay.root / "policies", lay.root / "sockets"):
+    for parent in (root / "policies", root / "sockets"):
         with contextlib.suppress(OSError):
             for entry in os.scandir(parent):
                 egress_id = entry.name.lstrip(".").removesuffix(".tmp")
                 if egress_id not in live and _age(entry.path, now) > ORPHAN_AGE:
                     shutil.rmtree(entry.path, ignore_errors=True)
                     gone.append(egress_id)
-    gone += _sweep_sidecars(ctx, containers, live)
-    return sorted(set(gone))
+    return gone
 
 
-def _sweep_sidecars(ctx: Context, containers: list[dict[str, Any]], live: set[str]) -> list[str]:
-    engine = ctx.engine
+def _sweep_sidecars(engine: Engine, containers: Sequence[Mapping[str, Any]]) -> list[str]:
+    live = _live(containers)
     ids: set[str] = set()
     with contextlib.suppress(EngineError):
-        for item in (*containers, *engine.list_networks({policy.LABEL: ""})):
-            if _label(item, f"{LABEL}.kind") in (policy.KIND_PROXY, policy.KIND_NETWORK):
-                ids.add(_label(item, policy.LABEL))
+        for item in (*containers, *engine.list_networks({EGRESS_LABEL: ""})):
+            if _label(item, f"{LABEL}.kind") in (KIND_PROXY, KIND_NETWORK):
+                ids.add(_label(item, EGRESS_LABEL))
     for egress_id in sorted(ids - live - {""}):
         with contextlib.suppress(EngineError):
             engine.remove_container(f"aishell-egress-{egress_id}-proxy", force=True)
@@ -274,15 +294,42 @@ def _sweep_sidecars(ctx: Context, containers: list[dict[str, Any]], live: set[st
     return sorted(ids - live - {""})
 
 
-def in_use(ctx: Context) -> bool:
-    """Whether any policy of this home is still served (a sandbox uses the service)."""
-    with contextlib.suppress(OSError):
-        return any(True for _ in os.scandir(layout_of(ctx).root / "policies"))
-    return False
+def collect(paths: Paths, engine: Engine, containers: Sequence[Mapping[str, Any]], *,
+            dry_run: bool, now: float | None = None) -> list[str]:
+    """gc's part: the egress services no sandbox uses, removed (listed when ``dry_run``).
+
+    This home's service is idle once its stale policies are swept and none is left; a
+    service whose home's state directory is gone from this host is idle too. Another
+    home's service is that home's to collect.
+    """
+    now = time.time() if now is None else now
+    if not dry_run:
+        _sweep_policies(paths, containers, now)
+    live = _live(containers)
+    idle: list[str] = []
+    for c in containers:
+        if _label(c, f"{LABEL}.kind") != KIND or _label(c, f"{LABEL}.managed") != "1":
+            continue
+        home = Path(_label(c, HOME_LABEL) or "/nonexistent")
+        if home == paths.state:
+            policies: list[str] = []
+            with contextlib.suppress(OSError):
+                policies = [e.path for e in os.scandir(layout(home).root / "policies")
+                            if e.name in live or _age(e.path, now) <= ORPHAN_AGE]
+            if policies:
+                continue
+        elif home.is_dir():
+            continue
+        idle.append(str(c["Id"]))
+    if not dry_run:
+        for container in idle:
+            with contextlib.suppress(EngineNotFound, EngineConflict):
+                engine.remove_container(container, force=True)
+    return idle
 
 
 def stop(ctx: Context) -> bool:
-    """Remove the home's service (gc, when no sandbox uses it); whether one was there."""
+    """Remove the home's service; whether one was there."""
     try:
         ctx.engine.remove_container(service_name(ctx), force=True)
     except (EngineNotFound, EngineConflict):
