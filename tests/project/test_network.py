@@ -46,7 +46,11 @@ def test_a_project_that_loosens_the_global_mode_is_said(tmp_path):
 
 @pytest.mark.parametrize(("entry", "why"), [
     ("https://api.openai.com", "is not a host name"),
-    ("api.openai.com:443", "is not a host name"),
+    ("api.openai.com:0", "the port must be a number from 1 to 65535"),
+    ("api.openai.com:70000", "the port must be a number from 1 to 65535"),
+    ("api.openai.com:https", "the port must be a number from 1 to 65535"),
+    ("api.openai.com:", "the port must be a number from 1 to 65535"),
+    ("[::1]:443", "is not a host name"),
     ("api.openai.com/v1", "is not a host name"),
     ("*", "only a leading `*.` wildcard"),
     ("api.*.com", "only a leading `*.` wildcard"),
@@ -116,3 +120,23 @@ def test_upstream_comes_from_config_else_from_the_environment(tmp_path):
 ])
 def test_wildcards_match_names_below_the_domain_only(host, pattern, expected):
     assert network.matches(host, pattern) is expected
+
+
+@pytest.mark.parametrize(("entry", "normalised"), [
+    ("Dev.Example:8443", "dev.example:8443"), ("*.example.com:08443", "*.example.com:8443"),
+    ("dev.example", "dev.example"),
+])
+def test_an_entry_may_name_a_port(entry, normalised):
+    assert network.normalise_host(entry) == normalised
+
+
+@pytest.mark.parametrize(("host", "port", "tls", "expected"), [
+    ("dev.example", 443, True, True), ("dev.example", 80, False, True),
+    ("dev.example", 80, True, False), ("dev.example", 443, False, False),
+    ("dev.example", 8443, True, False), ("dev.example", 8123, False, False),
+    ("api.example", 8443, True, True), ("api.example", 8443, False, True),
+    ("api.example", 443, True, False), ("api.example", 80, False, False),
+])
+def test_ports_are_the_defaults_unless_an_entry_names_one(host, port, tls, expected):
+    patterns = ["dev.example", "api.example:8443"]
+    assert network.allowed(host, patterns, port=port, tls=tls) is expected
