@@ -49,8 +49,25 @@ def private_state(tmp_path_factory: pytest.TempPathFactory,
     for var in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
         monkeypatch.setenv(var, str(home / "xdg-must-not-be-used"))
     yield home
+    if (home / "state" / "egress").is_dir():
+        stop_egress_service(home)
     if (home / "state").is_dir() and any((home / "state").glob("*")):
         forget_home(home)
+
+
+def stop_egress_service(aishell_home: Path) -> None:
+    """Remove the egress service an allowlist launch of this home started (it would
+    otherwise wait out its idle timeout)."""
+    from aishell.paths import default_paths
+    from aishell.store import egressservice
+
+    paths = default_paths({"AISHELL_HOME": str(aishell_home)})
+    with contextlib.suppress(AishellError):
+        engine = Engine()
+        for c in engine.list_containers({egressservice.HOME_LABEL: str(paths.state)}, all=True):
+            with contextlib.suppress(AishellError):
+                engine.remove_container(str(c["Id"]), force=True)
+        engine.close()
 
 
 def forget_home(aishell_home: Path) -> None:

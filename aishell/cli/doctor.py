@@ -61,6 +61,10 @@ def dispatch(ctx: Context, ns: argparse.Namespace, _routed: object) -> int:
         from aishell.run import doctor  # noqa: PLC0415
 
         findings = doctor.check(ctx)
+        if ns.network and not any(f.status == "fail" for f in findings):
+            from aishell.run import netcheck  # noqa: PLC0415
+
+            findings += netcheck.probe(ctx)
         print_findings(ctx, findings)
         return 1 if any(f.status == "fail" for f in findings) else 0
     if ns.command == "info":

@@ -136,6 +136,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", parents=[common], help="check the engine, images and paths")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--network", action="store_true",
+                   help="also probe allowlist mode from inside a sandbox of this project")
     p = sub.add_parser("info", parents=[common], help="versions, paths and the engine")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--foundation", action="store_true",
