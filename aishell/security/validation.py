@@ -138,8 +138,8 @@ def _cap_names(value: str) -> list[str]:
 
 
 NETWORK_OVERRIDE = {
-    "allowlist": ("puts the sandbox on another network than its egress proxy's internal one "
-                  "([network] mode = \"allowlist\"): it may bypass the allow list"),
+    "allowlist": ("gives the sandbox a network although [network] mode = \"allowlist\" "
+                  "allows it only its egress socket: the launch refuses it"),
     "none": "gives the sandbox a network although [network] mode = \"none\"",
 }
 

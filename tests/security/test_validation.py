@@ -201,7 +201,7 @@ def test_merged_lists_are_not_checked_twice(tmp_path):
 def test_a_network_override_is_flagged_in_allowlist_mode(args):
     risks = validation.check_docker_args(args, home=HOME, network_mode="allowlist")
     assert len(risks) == 1
-    assert "bypass the allow list" in risks[0].reason
+    assert "allows it only its egress socket" in risks[0].reason
     assert validation.check_docker_args(args, home=HOME) == []  # open mode: their choice
     none = validation.check_docker_args(args, home=HOME, network_mode="none")
     assert [r.reason for r in none] == [validation.NETWORK_OVERRIDE["none"]]
@@ -214,7 +214,7 @@ def test_a_network_override_warns_with_its_line_and_strict_refuses(tmp_path):
     warnings = security.preflight(ctx, interactive=False, unsafe=True)
     assert len(warnings) == 1
     assert warnings[0].startswith(f"{ctx.project / 'aishell.toml'}:4 [run] docker_args: "
-                                  "--network bridge puts the sandbox on another network")
+                                  "--network bridge gives the sandbox a network although")
     strict = context(tmp_path / "strict", toml + "[security]\nstrict = true\n")
     with pytest.raises(AishellError, match="refused by \\[security\\] strict = true"):
         security.preflight(strict, interactive=False, unsafe=True)
