@@ -28,6 +28,8 @@ ROWS: dict[str, Callable[[BenchContext], Row]] = {
     "cli": rows_launch.cli_start,
     "launch": rows_launch.launch,
     "attach": rows_launch.attach,
+    "allowlist": rows_launch.allowlist_launch,
+    "egress-start": rows_launch.egress_start,
     "lock-check": rows_sync.lock_check_row,
     "cold-sync": rows_sync.cold_sync_row,
     "offline-sync": rows_sync.offline_sync_row,

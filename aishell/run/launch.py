@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aishell import process, render
+from aishell.engine import wire
 from aishell.errors import AishellError, EngineConflict, EngineError, EngineNotFound
 from aishell.lock.catalog import Harness
 from aishell.project.context import Context
@@ -349,20 +350,30 @@ def _attach_proxied(ctx: Context, p: Plan, created: str | None) -> Started | int
                 ctx.engine.remove_container(created, force=True)
             egressservice.detach(ctx, p.egress.id)
             raise
+    started = False
     try:
         set_title(ctx.project)
         sys.stdout.flush()
         sys.stderr.flush()
-        argv = [ctx.engine.cli, "start", "--attach", "--interactive", created]
-        code = process.run_attached(argv, env=p.request.process_env())
+        code = None
+        sock = wire.socket_path(ctx.engine.docker_host)
+        if not p.request.tty and sock is not None:
+            # No TTY: attach, start and wait over the API, signals passed on (as a replayed
+            # launch does); the engine CLI only when that could not start it.
+            code = wire.run_attached(sock, created)
+        if code is None:
+            argv = [ctx.engine.cli, "start", "--attach", "--interactive", created]
+            code = process.run_attached(argv, env=p.request.process_env())
+        started = True
         if ctx.verbose:
             hosts = denied_hosts(ctx, p.egress.id)
             render.err(f"egress: {egress_summary(hosts or [])} ({p.egress.id})")
         return code
     finally:
-        # the sandbox (created with --rm, it may be gone already), then its policy
-        with contextlib.suppress(EngineNotFound, EngineConflict):
-            ctx.engine.remove_container(created, force=True)
+        # a sandbox that ran removes itself (--rm); one that never started is removed here
+        if not started or not p.request.remove:
+            with contextlib.suppress(EngineNotFound, EngineConflict):
+                ctx.engine.remove_container(created, force=True)
         egressservice.detach(ctx, p.egress.id)
 
 
