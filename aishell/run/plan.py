@@ -170,6 +170,11 @@ def plan(
         notices.append(weaker)
     request = build_request(spec)
     labels = {**request.labels, "dev.aishell.network": net.mode}  # set when not open
+    if net.mode != "open" and request.ports:
+        shown = ", ".join(p.spec() for p in request.ports)
+        notices.append(f"[network] mode = {net.mode!r}: the sandbox has no network interface, "
+                       f"so its ports ({shown}) are not published")
+        request = replace(request, ports=())
     egress = None
     if net.mode == "none":
         request = replace(request, network="none", labels=labels)

@@ -185,3 +185,11 @@ def test_every_catalog_harness_brings_its_hosts(name, host):
     hosts = CATALOG[name].hosts
     assert host in hosts
     assert [network.normalise_host(h) for h in hosts] == list(hosts)
+
+
+@pytest.mark.parametrize("mode", ["allowlist", "none"])
+def test_ports_are_not_published_without_a_network_and_the_launch_says_so(tmp_path, mode):
+    project = project_with(tmp_path, f'[network]\nmode = "{mode}"\n[run]\nports = ["18999:8000"]\n')
+    p = make_plan(project, RunOptions())
+    assert p.request.ports == ()
+    assert any("ports (18999:8000/tcp) are not published" in n for n in p.notices)
