@@ -17,8 +17,8 @@ network namespace, with that policy's filter, and one Debian socat that carries 
 sandbox's Unix socket to it. A sandbox's socket therefore reaches only its own policy.
 A policy directory that goes away takes its two processes with it; a process that dies
 is started again. SIGUSR1 (sent by each launch) rescans at once, otherwise every second.
-With no policy for AISHELL_EGRESS_IDLE seconds the service exits (and the engine removes
-it, as it was created with auto-remove).
+With no policy for AISHELL_EGRESS_IDLE seconds the service exits; the next launch of its
+home or `aishell gc` removes the container.
 """
 
 from __future__ import annotations

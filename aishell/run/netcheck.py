@@ -93,9 +93,7 @@ def engine_addresses(ctx: Context) -> list[str]:
     with contextlib.suppress(EngineError):
         for net in ctx.engine.list_networks({}):
             for conf in ((net.get("IPAM") or {}).get("Config") or []):
-                gateway = str((conf or {}).get("Gateway") or "")
-                if gateway:
-                    found.add(gateway.split("/", maxsplit=1)[0])
+                found.update(_gateway(conf or {}))
             for sub in net.get("subnets") or []:  # podman's libpod shape, when given
                 gateway = str((sub or {}).get("gateway") or "")
                 if gateway:
@@ -109,7 +107,7 @@ def engine_addresses(ctx: Context) -> list[str]:
 def _gateway(conf: dict[str, object]) -> list[str]:
     """A network's gateway; when the list omits it (Docker's default bridge), the first
     address of its subnet, which is where the engine puts it."""
-    gateway = str(conf.get("Gateway") or "").split("/")[0]
+    gateway = str(conf.get("Gateway") or "").split("/", maxsplit=1)[0]
     if gateway:
         return [gateway]
     with contextlib.suppress(ValueError):

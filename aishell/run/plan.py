@@ -169,7 +169,7 @@ def plan(
     if weaker:
         notices.append(weaker)
     request = build_request(spec)
-    labels = {**request.labels, "dev.aishell.network": net.mode}  # set when not open
+    labels = {**request.labels, "dev.aishell.network": net.mode}
     if net.mode != "open" and request.ports:
         shown = ", ".join(p.spec() for p in request.ports)
         notices.append(f"[network] mode = {net.mode!r}: the sandbox has no network interface, "

@@ -3,9 +3,9 @@
 ``aishell-egress-<home id>`` runs the egress image's supervisor (the ``egress-service.py``
 resource) as the host user, on the engine's default network (its one way out), with
 ``<state>/egress`` mounted at /egress. It is started on first need and replaced when its
-configuration (image, user, idle timeout) changes or it is not running; it exits on its
-own after :data:`IDLE_SECONDS` without a sandbox, and ``aishell gc`` removes it when no
-sandbox uses it.
+configuration (image, user, directory) changes or it is not running; it exits on its
+own after :data:`IDLE_SECONDS` without a sandbox (and is removed by the next launch or
+gc), and ``aishell gc`` removes it when no sandbox uses it.
 
 It is a store item: built from the egress image (:mod:`aishell.store.proxyimage`), kept
 by gc while any sandbox of its home is served, removed when none is (:func:`collect`).
@@ -102,20 +102,22 @@ def idle_seconds(environ: Mapping[str, str]) -> int:
 
 
 def service_request(ctx: Context, image: str, token: str) -> ContainerRequest:
-    """The service's container: the image's supervisor as the host user, no capabilities,
-    removed by the engine when it exits."""
+    """The service's container: the image's supervisor as the host user, no capabilities.
+    Not auto-removed: a service that stopped keeps its log for ``logs`` until the next
+    launch replaces it or gc removes it."""
     root = layout_of(ctx).root
     idle = idle_seconds(os.environ)
     user = f"{os.getuid()}:{os.getgid()}"
-    config = plain(canonical_json({"image": image, "user": user, "idle": idle,
-                                   "root": str(root)}))[:16]
+    # What makes a running service the wrong one (its idle timeout does not: a shell with
+    # another AISHELL_EGRESS_IDLE must not cut the connections of other sandboxes).
+    config = plain(canonical_json({"image": image, "user": user, "root": str(root)}))[:16]
     return ContainerRequest(
         image=image, name=service_name(ctx),
         env={"AISHELL_EGRESS_INSTANCE": token, "AISHELL_EGRESS_IDLE": str(idle)},
         labels={f"{LABEL}.managed": "1", f"{LABEL}.kind": KIND,
                 HOME_LABEL: str(ctx.paths.state), CONFIG_LABEL: config, INSTANCE_LABEL: token},
         mounts=(Mount(str(root), "/egress"),), network=ctx.engine.default_network(),
-        interactive=False, remove=True, init=True, hostname="aishell-egress",
+        interactive=False, remove=False, init=True, hostname="aishell-egress",
         security_opts=("no-new-privileges",), user=user, cap_drop=("ALL",),
     )
 
@@ -296,31 +298,25 @@ def _sweep_sidecars(engine: Engine, containers: Sequence[Mapping[str, Any]]) -> 
 
 def collect(paths: Paths, engine: Engine, containers: Sequence[Mapping[str, Any]], *,
             dry_run: bool, now: float | None = None) -> list[str]:
-    """gc's part: the egress services no sandbox uses, removed (listed when ``dry_run``).
-
-    This home's service is idle once its stale policies are swept and none is left; a
-    service whose home's state directory is gone from this host is idle too. Another
-    home's service is that home's to collect.
-    """
+    """gc's part: this home's egress service when no sandbox uses it, removed (listed when
+    ``dry_run``), once the policies of sandboxes that have gone are swept (and the
+    proxies and networks of the design before the service). Another home's service is
+    that home's to collect; one whose home is gone exits after its idle timeout."""
     now = time.time() if now is None else now
     if not dry_run:
         _sweep_policies(paths, containers, now)
+        _sweep_sidecars(engine, containers)
     live = _live(containers)
-    idle: list[str] = []
-    for c in containers:
-        if _label(c, f"{LABEL}.kind") != KIND or _label(c, f"{LABEL}.managed") != "1":
-            continue
-        home = Path(_label(c, HOME_LABEL) or "/nonexistent")
-        if home == paths.state:
-            policies: list[str] = []
-            with contextlib.suppress(OSError):
-                policies = [e.path for e in os.scandir(layout(home).root / "policies")
-                            if e.name in live or _age(e.path, now) <= ORPHAN_AGE]
-            if policies:
-                continue
-        elif home.is_dir():
-            continue
-        idle.append(str(c["Id"]))
+    policies: list[str] = []
+    with contextlib.suppress(OSError):
+        policies = [e.path for e in os.scandir(layout(paths.state).root / "policies")
+                    if e.name.lstrip(".").removesuffix(".tmp") in live
+                    or _age(e.path, now) <= ORPHAN_AGE]
+    if policies:
+        return []
+    idle = [str(c["Id"]) for c in containers
+            if _label(c, f"{LABEL}.kind") == KIND and _label(c, f"{LABEL}.managed") == "1"
+            and _label(c, HOME_LABEL) == str(paths.state)]
     if not dry_run:
         for container in idle:
             with contextlib.suppress(EngineNotFound, EngineConflict):
