@@ -249,4 +249,5 @@ def stop(ctx: Context, name: str, *, timeout: int = 10) -> str:
         from aishell.store import egressservice  # noqa: PLC0415
 
         egressservice.detach(ctx, egress_id)
+        egressservice.sweep(ctx)  # and those of sandboxes that have gone
     return container
