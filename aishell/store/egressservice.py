@@ -150,6 +150,12 @@ def ensure(ctx: Context, image: str) -> Service:
         info = engine.container_inspect(req.name or "")
         labels = ((info or {}).get("Config") or {}).get("Labels") or {}
         running = bool(((info or {}).get("State") or {}).get("Running"))
+        if info is not None and (labels.get(f"{LABEL}.kind") != KIND
+                                 or labels.get(HOME_LABEL) != req.labels[HOME_LABEL]):
+            raise AishellError(f"a container named {req.name} exists that is not this home's "
+                               "egress service; aishell leaves it alone",
+                               hint=f"remove or rename it (`{engine.cli} rm -f {req.name}`), "
+                               "then launch again")
         if info is not None and running and labels.get(CONFIG_LABEL) == req.labels[CONFIG_LABEL]:
             return Service(str(info["Id"]), str(labels.get(INSTANCE_LABEL, "")))
         if info is not None:  # stopped, dying or configured otherwise: a fresh one
