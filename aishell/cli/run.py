@@ -38,11 +38,15 @@ def uptime(seconds: int | None) -> str:
 
 
 def network_cell(b: Sandbox) -> str:
-    """``open``, ``none``, ``allowlist`` or ``allowlist, 3 denied (pypi.org, …)``."""
+    """``open``, ``none``, ``allowlist`` or ``allowlist, 3 denied (pypi.org, …)``; with
+    ``gateway HOST`` after the mode when the sandbox was pointed at a model gateway."""
+    cell = b.network
+    if b.gateways:
+        cell += f", gateway {', '.join(b.gateways)}"
     if b.denied is None or b.denied == 0:
-        return b.network
+        return cell
     hosts = ", ".join(b.denied_hosts[:3]) + (", …" if len(b.denied_hosts) > 3 else "")
-    return f"{b.network}, {b.denied} denied ({hosts})"
+    return f"{cell}, {b.denied} denied ({hosts})"
 
 
 def print_sandboxes(ctx: Context, boxes: Sequence[Sandbox], *, every_project: bool) -> None:

@@ -55,6 +55,13 @@ class Harness:
     # Hosts its launches may reach in [network] mode = "allowlist": its API, sign-in and
     # the telemetry it fails without (see docs/security.md, "Network modes").
     hosts: tuple[str, ...] = ()
+    # Variables that point it at a model gateway (LiteLLM, Bedrock, Vertex, a company
+    # proxy), passed by name when set on the host; the host of each ``*_BASE_URL`` among
+    # them is allowed in allowlist mode (docs/running.md, "Model gateways").
+    gateway: tuple[str, ...] = ()
+    # (host variable, config key): a variable it does not read itself, handed over as
+    # ``-c key="value"`` (codex reads its endpoint only from config).
+    config_from_env: tuple[tuple[str, str], ...] = ()
 
 
 CATALOG: dict[str, Harness] = {
@@ -66,6 +73,14 @@ CATALOG: dict[str, Harness] = {
             ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"),
             seed_files=(("~/.claude.json", "{}\n"),),
             skip_permissions_flag="--dangerously-skip-permissions",
+            gateway=("ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_CUSTOM_HEADERS",
+                     "ANTHROPIC_MODEL", "ANTHROPIC_SMALL_FAST_MODEL",
+                     "ANTHROPIC_DEFAULT_OPUS_MODEL", "ANTHROPIC_DEFAULT_SONNET_MODEL",
+                     "ANTHROPIC_DEFAULT_HAIKU_MODEL", "CLAUDE_CODE_USE_BEDROCK",
+                     "CLAUDE_CODE_USE_VERTEX", "ANTHROPIC_BEDROCK_BASE_URL",
+                     "ANTHROPIC_VERTEX_BASE_URL", "ANTHROPIC_VERTEX_PROJECT_ID", "CLOUD_ML_REGION",
+                     "AWS_REGION", "AWS_BEARER_TOKEN_BEDROCK", "CLAUDE_CODE_SKIP_BEDROCK_AUTH",
+                     "CLAUDE_CODE_SKIP_VERTEX_AUTH"),
             hosts=("api.anthropic.com", "statsig.anthropic.com", "statsig.com",
                    "console.anthropic.com", "claude.ai", "sentry.io"),
             inner_sandbox=(
@@ -80,6 +95,8 @@ CATALOG: dict[str, Harness] = {
                   "-c", 'sandbox_mode="danger-full-access"'),
             system_files=(("/etc/codex/config.toml", _CODEX_SYSTEM),),
             hosts=("api.openai.com", "auth.openai.com", "chatgpt.com"),
+            gateway=("OPENAI_BASE_URL",),
+            config_from_env=(("OPENAI_BASE_URL", "openai_base_url"),),
             inner_sandbox=(
                 "codex's own sandbox (Landlock/bubblewrap) cannot run in a container: "
                 "it runs with sandbox_mode = danger-full-access, the container is the sandbox"
@@ -91,6 +108,7 @@ CATALOG: dict[str, Harness] = {
             system_files=(("/etc/gemini-cli/settings.json", _GEMINI_SYSTEM),),
             hosts=("generativelanguage.googleapis.com", "oauth2.googleapis.com",
                    "accounts.google.com", "cloudcode-pa.googleapis.com"),
+            gateway=("GOOGLE_GEMINI_BASE_URL", "GOOGLE_GENAI_USE_VERTEXAI", "GEMINI_MODEL"),
             inner_sandbox=(
                 "gemini's own sandbox (a nested container) is off (GEMINI_SANDBOX=false): "
                 "the container is the sandbox"
@@ -101,6 +119,8 @@ CATALOG: dict[str, Harness] = {
             ("~/.config/opencode", "~/.local/share/opencode"),
             ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENCODE_API_KEY"),
             hosts=("opencode.ai", "models.dev", "api.openai.com", "api.anthropic.com"),
+            gateway=("ANTHROPIC_BASE_URL", "OPENAI_BASE_URL", "OPENCODE_CONFIG_CONTENT",
+                     "OPENCODE_CONFIG", "OPENCODE_DISABLE_MODELS_FETCH"),
         ),
         Harness(
             "pi", "@mariozechner/pi-coding-agent", ("pi",), ("~/.pi",),

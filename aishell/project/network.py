@@ -105,6 +105,26 @@ def allowed(host: str, patterns: Sequence[str], *, port: int = TLS_PORT,
     return any(matches(host, p) and (split_port(p)[1] or default) == port for p in patterns)
 
 
+def url_pattern(url: str) -> str | None:
+    """The allow entry that admits ``url``'s host and port (``host`` for its scheme's
+    default port, ``host:port`` otherwise); None when it is not an http(s) URL."""
+    from urllib.parse import urlsplit  # noqa: PLC0415 - only launches with a gateway
+
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    default = TLS_PORT if parts.scheme == "https" else HTTP_PORT
+    try:
+        host = normalise_host(parts.hostname)
+    except ValueError:
+        return None
+    return host if port in (None, default) else f"{host}:{port}"
+
+
 def parse_upstream(value: str) -> str:
     """``host:port`` of an upstream proxy (``http://`` accepted and dropped).
 

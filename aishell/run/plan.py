@@ -71,6 +71,25 @@ def find_harness(ctx: Context, name: str) -> Harness:
     )
     raise AishellError(f"unknown harness `{name}`", hint=hint)
 
+def gateway_hosts(harness: Harness, environ: Mapping[str, str]) -> list[str]:
+    """The allow entries of the model gateways ``harness`` is pointed at on the host
+    (the host and port of each ``*_BASE_URL`` among its gateway variables)."""
+    found = [network.url_pattern(environ[name]) for name in harness.gateway
+             if name.endswith("_BASE_URL") and environ.get(name)]
+    return list(dict.fromkeys(p for p in found if p))
+
+
+def gateway_config(harness: Harness, environ: Mapping[str, str]) -> list[str]:
+    """``-c key="value"`` for each gateway variable the harness reads only from config."""
+    import json  # noqa: PLC0415
+
+    out: list[str] = []
+    for name, key in harness.config_from_env:
+        if environ.get(name):
+            out += ["-c", f"{key}={json.dumps(environ[name])}"]
+    return out
+
+
 def _one_off(opts: RunOptions, user: HostUser, project: Path) -> RunConfig:
     """-e/--volume/-p from the command line, parsed like their config twins."""
     env: dict[str, str] = {}
@@ -127,10 +146,11 @@ def plan(
             else:
                 dirs.append(mount.source)
         mounts = [*harness_mounts(harness, user.home), *mounts]
-        passthrough = [*harness.api_keys, *passthrough]
+        passthrough = [*harness.api_keys, *harness.gateway, *passthrough]
         argv = harness_command(
             harness,
-            configured=run_cfg.harness_args.get(harness.name, ()),
+            configured=(*gateway_config(harness, environ),
+                        *run_cfg.harness_args.get(harness.name, ())),
             cli=opts.args,
             skip_permissions=run_cfg.skip_permissions,
         )
@@ -163,13 +183,16 @@ def plan(
         host_env=environ,
         git_dirs=tuple(external_git_dirs(ctx.project)),
     )
-    net = network.from_config(cfg, harness_hosts=harness.hosts if harness else (),
+    gateways = gateway_hosts(harness, environ) if harness else []
+    net = network.from_config(cfg, harness_hosts=(*harness.hosts, *gateways) if harness else (),
                               environ=environ)
     weaker = network.weakened(cfg)
     if weaker:
         notices.append(weaker)
     request = build_request(spec)
     labels = {**request.labels, "dev.aishell.network": net.mode}
+    if gateways:
+        labels["dev.aishell.gateway"] = ",".join(gateways)
     if net.mode != "open" and request.ports:
         shown = ", ".join(p.spec() for p in request.ports)
         notices.append(f"[network] mode = {net.mode!r}: the sandbox has no network interface, "

@@ -42,6 +42,7 @@ class Sandbox:
     network: str = "open"  # [network] mode it was started with: open / none / allowlist
     denied: int | None = None  # allowlist mode, running: requests its proxy refused so far
     denied_hosts: tuple[str, ...] = ()  # the last few distinct refused hosts, newest first
+    gateways: tuple[str, ...] = ()  # model gateways it was pointed at (allowed in allowlist mode)
 
 
 def _short_env(volume: str | None) -> str | None:
@@ -103,6 +104,7 @@ def ps(ctx: Context, *, every_project: bool = False, now: float | None = None) -
             network=lab.get(f"{LABEL}.network") or "open",
             denied=None if hosts is None else len(hosts),
             denied_hosts=tuple(list(dict.fromkeys(reversed(hosts or [])))[:5]),
+            gateways=tuple(g for g in (lab.get(f"{LABEL}.gateway") or "").split(",") if g),
         ))
     out.sort(key=lambda s: (s.project, s.name))
     return out

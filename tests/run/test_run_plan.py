@@ -310,7 +310,7 @@ def test_ps_json_contract(tmp_path, capsys):
         "name": "claude", "container": "aishell-12345678-claude", "project": "/p",
         "harness": "claude", "env_id": "0123456789ab", "status": "running",
         "uptime_seconds": 75, "pre_start": "ready", "detached": True, "network": "open",
-        "denied": None, "denied_hosts": []}]}
+        "denied": None, "denied_hosts": [], "gateways": []}]}
 
 
 def test_ps_table_for_people(tmp_path, capsys):

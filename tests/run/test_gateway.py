@@ -1,0 +1,73 @@
+"""Model gateways: each harness's base-URL and gateway variables pass by name, codex gets
+its endpoint as config, and allowlist mode admits the gateway's host (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from aishell.lock.catalog import CATALOG
+from aishell.project import network
+from aishell.run.plan import RunOptions
+from tests.run.test_run_plan import make_plan, project_with
+
+ALLOWLIST = '[network]\nmode = "allowlist"\n'
+
+
+@pytest.mark.parametrize(("name", "variable"), [
+    ("claude", "ANTHROPIC_BASE_URL"), ("claude", "ANTHROPIC_AUTH_TOKEN"),
+    ("claude", "CLAUDE_CODE_USE_BEDROCK"), ("codex", "OPENAI_BASE_URL"),
+    ("gemini", "GOOGLE_GEMINI_BASE_URL"), ("opencode", "ANTHROPIC_BASE_URL"),
+    ("opencode", "OPENCODE_CONFIG_CONTENT"),
+])
+def test_gateway_variables_pass_by_name_and_never_by_value(tmp_path, name, variable):
+    secret = "value-that-must-not-be-in-argv"
+    p = make_plan(project_with(tmp_path), RunOptions(name), {variable: secret})
+    assert variable in p.request.env_passthrough
+    assert variable not in p.request.env
+    if variable.endswith("BASE_URL") and name == "codex":
+        return  # codex reads its endpoint only from config: the next test
+    assert secret not in " ".join(p.request.command)
+
+
+def test_codex_gets_openai_base_url_as_its_config_key(tmp_path):
+    p = make_plan(project_with(tmp_path), RunOptions("codex", ("exec", "hi")),
+                  {"OPENAI_BASE_URL": "http://gw.example:4000/v1"})
+    cmd = list(p.request.command)
+    at = cmd.index('openai_base_url="http://gw.example:4000/v1"')
+    assert cmd[at - 1] == "-c"
+    assert cmd[-2:] == ["exec", "hi"]  # the user's arguments stay last
+    plain = make_plan(project_with(tmp_path), RunOptions("codex", ("exec", "hi")), {})
+    assert not [a for a in plain.request.command if a.startswith("openai_base_url")]
+
+
+@pytest.mark.parametrize(("url", "entry"), [
+    ("http://172.17.0.1:4000", "172.17.0.1:4000"), ("https://gw.example/v1", "gw.example"),
+    ("http://gw.example/", "gw.example"), ("https://GW.example:8443/x", "gw.example:8443"),
+    ("http://gw.example:443/", "gw.example:443"), ("ftp://gw.example/", None),
+    ("not a url", None), ("http://:80/", None), ("http://gw.example:99999/", None),
+])
+def test_a_base_url_becomes_the_allow_entry_of_its_host_and_port(url, entry):
+    assert network.url_pattern(url) == entry
+
+
+def test_allowlist_mode_admits_the_gateway_and_labels_the_sandbox(tmp_path):
+    p = make_plan(project_with(tmp_path, ALLOWLIST), RunOptions("claude"),
+                  {"ANTHROPIC_BASE_URL": "http://172.17.0.1:4000"})
+    assert p.egress is not None
+    assert "172.17.0.1:4000" in p.egress.allow
+    assert p.request.labels["dev.aishell.gateway"] == "172.17.0.1:4000"
+    assert network.allowed("172.17.0.1", p.egress.allow, port=4000, tls=False)
+
+
+def test_a_gateway_variable_of_another_harness_opens_nothing(tmp_path):
+    p = make_plan(project_with(tmp_path, ALLOWLIST), RunOptions("codex"),
+                  {"ANTHROPIC_BASE_URL": "http://172.17.0.1:4000"})
+    assert p.egress is not None
+    assert "172.17.0.1:4000" not in p.egress.allow
+    assert "dev.aishell.gateway" not in p.request.labels
+
+
+def test_every_gateway_base_url_variable_is_forwarded_for_its_harness():
+    for harness in CATALOG.values():
+        for name, _key in harness.config_from_env:
+            assert name in harness.gateway
