@@ -34,6 +34,17 @@ _GEMINI_SYSTEM = json.dumps(
      "tools": {"sandbox": False}},
     indent=2, sort_keys=True,
 ) + "\n"
+# Gemini CLI's system defaults rank below the user's settings: its usage statistics
+# (sent to a Google logging host a sandbox has no business reaching) are off unless the
+# user turns them on.
+_GEMINI_DEFAULTS = json.dumps({"privacy": {"usageStatisticsEnabled": False}}, indent=2) + "\n"
+# With GOOGLE_GEMINI_BASE_URL set, Gemini CLI picks the auth type "gateway", which its own
+# headless check rejects ("Invalid auth method selected.", exit 41); an API key it is.
+_GEMINI_GATEWAY_DEFAULTS = json.dumps(
+    {"privacy": {"usageStatisticsEnabled": False},
+     "security": {"auth": {"selectedType": "gemini-api-key"}}},
+    indent=2, sort_keys=True,
+) + "\n"
 # Codex reads /etc/codex/config.toml below the user's config; the launch also passes
 # the same settings with -c, which wins over every config file.
 _CODEX_SYSTEM = 'check_for_update_on_startup = false\nsandbox_mode = "danger-full-access"\n'
@@ -50,8 +61,14 @@ class Harness:
     args: tuple[str, ...] = ()  # default arguments (before config harness_args)
     seed_files: tuple[tuple[str, str], ...] = ()  # config files created on the host if missing
     system_files: tuple[tuple[str, str], ...] = ()  # container path → content, mounted read-only
+    # The same, replacing those of the same path when the harness is pointed at a gateway
+    # (one of its ``*_BASE_URL`` gateway variables is set).
+    gateway_files: tuple[tuple[str, str], ...] = ()
     inner_sandbox: str = ""  # what aishell sets the harness's own sandbox to, said once
     skip_permissions_flag: str = ""  # added unless [run] skip_permissions = false
+    # Options that choose the permission mode themselves: with one of them given, the
+    # flag is left out (Gemini CLI refuses --yolo next to --approval-mode).
+    permission_options: tuple[str, ...] = ()
     # Hosts its launches may reach in [network] mode = "allowlist": its API, sign-in and
     # the telemetry it fails without (see docs/security.md, "Network modes").
     hosts: tuple[str, ...] = ()
@@ -105,7 +122,14 @@ CATALOG: dict[str, Harness] = {
         Harness(
             "gemini", "@google/gemini-cli", ("gemini",), ("~/.gemini",),
             ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION"),
-            system_files=(("/etc/gemini-cli/settings.json", _GEMINI_SYSTEM),),
+            # The container is the sandbox and the project its workspace: trusted, and
+            # tools run without asking (as claude's --dangerously-skip-permissions).
+            env=(("GEMINI_CLI_TRUST_WORKSPACE", "true"),),
+            system_files=(("/etc/gemini-cli/settings.json", _GEMINI_SYSTEM),
+                          ("/etc/gemini-cli/system-defaults.json", _GEMINI_DEFAULTS)),
+            gateway_files=(("/etc/gemini-cli/system-defaults.json", _GEMINI_GATEWAY_DEFAULTS),),
+            skip_permissions_flag="--yolo",
+            permission_options=("--yolo", "-y", "--approval-mode"),
             hosts=("generativelanguage.googleapis.com", "oauth2.googleapis.com",
                    "accounts.google.com", "cloudcode-pa.googleapis.com"),
             gateway=("GOOGLE_GEMINI_BASE_URL", "GOOGLE_GENAI_USE_VERTEXAI", "GEMINI_MODEL"),

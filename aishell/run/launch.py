@@ -27,7 +27,7 @@ from aishell.run import fast, plancache, usage
 from aishell.run.egress import summary as egress_summary
 from aishell.run.env import resolve_env
 from aishell.run.identity import HostUser
-from aishell.run.plan import NAME_RE, Plan, RunOptions, find_harness, plan
+from aishell.run.plan import NAME_RE, Plan, RunOptions, find_harness, gateway_hosts, plan
 from aishell.run.sandbox import container_name
 from aishell.store.images import ensure_images
 
@@ -54,11 +54,17 @@ def prepare_host(p: Plan) -> None:
             target.write_text(content, encoding="utf-8")
 
 
-def system_file_mounts(ctx: Context, harness: Harness) -> list[Mount]:
-    """The harness's system files (auto-update and sandbox settings), written to the cache."""
+def system_file_mounts(ctx: Context, harness: Harness, *, gateway: bool = False) -> list[Mount]:
+    """The harness's system files (auto-update and sandbox settings; with ``gateway``,
+    its gateway files in place of those of the same path), written to the cache."""
     mounts: list[Mount] = []
-    for container_path, content in harness.system_files:
-        host = ctx.paths.cache / "harness-files" / harness.name / container_path.lstrip("/")
+    files = dict(harness.system_files)
+    if gateway:
+        files.update(harness.gateway_files)
+    for container_path, content in files.items():
+        variant = "gateway" if gateway and container_path in dict(harness.gateway_files) else ""
+        host = (ctx.paths.cache / "harness-files" / harness.name / variant /
+                container_path.lstrip("/"))
         if not host.is_file() or host.read_text(encoding="utf-8") != content:
             host.parent.mkdir(parents=True, exist_ok=True)
             tmp = host.with_name(host.name + f".{os.getpid()}.tmp")
@@ -180,7 +186,8 @@ def prepare(
     p = plan(ctx, opts, image=images.tag, env_volume=env_volume, user=user,
              environ=os.environ, tty=tty, one_shot=one_shot, command=command)
     if harness is not None and harness.system_files:
-        mounts = (*p.request.mounts, *system_file_mounts(ctx, harness))
+        gateway = bool(gateway_hosts(harness, os.environ))
+        mounts = (*p.request.mounts, *system_file_mounts(ctx, harness, gateway=gateway))
         p = replace(p, request=replace(p.request, mounts=mounts))
     used = images.used
     if offline_sandbox:

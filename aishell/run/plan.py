@@ -173,7 +173,7 @@ def plan(
         ca_bundle=certs.find_bundle(settings.get("ca_bundle")),
         env_volume=env_volume,
         extra_mounts=tuple(mounts),
-        extra_env={**run_cfg.env, **extra.env},
+        extra_env={**dict(harness.env if harness else ()), **run_cfg.env, **extra.env},
         passthrough=tuple(dict.fromkeys(passthrough)),
         ports=() if one_shot else (*run_cfg.ports, *extra.ports),
         pre_start=None if one_shot else run_cfg.pre_start,

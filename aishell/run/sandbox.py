@@ -153,6 +153,8 @@ def harness_command(
 ) -> list[str]:
     """Bin, catalog defaults, permission flag, ``harness_args`` from config, then CLI args."""
     argv = [harness.bins[0] if harness.bins else harness.name, *harness.args]
-    if skip_permissions and harness.skip_permissions_flag:
+    chosen = any(a == o or a.startswith(o + "=") for a in (*configured, *cli)
+                 for o in harness.permission_options)
+    if skip_permissions and harness.skip_permissions_flag and not chosen:
         argv.append(harness.skip_permissions_flag)
     return [*argv, *configured, *cli]

@@ -3,6 +3,8 @@ its endpoint as config, and allowlist mode admits the gateway's host (pure)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from aishell.lock.catalog import CATALOG
@@ -71,3 +73,32 @@ def test_every_gateway_base_url_variable_is_forwarded_for_its_harness():
     for harness in CATALOG.values():
         for name, _key in harness.config_from_env:
             assert name in harness.gateway
+
+
+def test_gemini_runs_trusted_and_without_asking_unless_the_user_picks_a_mode(tmp_path):
+    p = make_plan(project_with(tmp_path), RunOptions("gemini", ("-p", "hi")))
+    assert p.request.command[:2] == ("gemini", "--yolo")
+    assert p.request.env["GEMINI_CLI_TRUST_WORKSPACE"] == "true"
+    for chosen in (("--approval-mode", "auto_edit"), ("--approval-mode=plan",), ("-y",)):
+        mine = make_plan(project_with(tmp_path), RunOptions("gemini", chosen))
+        assert "--yolo" not in mine.request.command[:2], chosen
+
+
+def test_gemini_pointed_at_a_gateway_gets_an_api_key_auth_default(tmp_path):
+    import json
+
+    from aishell.project.context import Context
+    from aishell.run.launch import system_file_mounts
+
+    ctx = Context.create(str(project_with(tmp_path)))
+    gemini = CATALOG["gemini"]
+    plain = {m.target: m for m in system_file_mounts(ctx, gemini)}
+    gateway = {m.target: m for m in system_file_mounts(ctx, gemini, gateway=True)}
+    defaults = "/etc/gemini-cli/system-defaults.json"
+    assert set(plain) == set(gateway) == {"/etc/gemini-cli/settings.json", defaults}
+    def read(mounts):
+        return json.loads(Path(mounts[defaults].source).read_text(encoding="utf-8"))
+
+    assert read(plain) == {"privacy": {"usageStatisticsEnabled": False}}
+    assert read(gateway)["security"]["auth"]["selectedType"] == "gemini-api-key"
+    assert plain[defaults].source != gateway[defaults].source  # both kept side by side

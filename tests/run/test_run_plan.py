@@ -59,7 +59,7 @@ def test_codex_gets_its_container_settings_as_config_overrides():
 def test_other_harness_args_do_not_leak(tmp_path):
     project = project_with(tmp_path, '[run]\nharness_args = { codex = ["-q"] }\n')
     p = make_plan(project, RunOptions("gemini", ("--version",)))
-    assert p.request.command == ("gemini", "--version")
+    assert p.request.command == ("gemini", "--yolo", "--version")
 
 
 def test_manifest_harness_uses_its_declared_bin(tmp_path):
@@ -124,9 +124,8 @@ def test_autoupdate_and_inner_sandbox_off(tmp_path, name, var, value):
 def test_gemini_system_settings_turn_off_autoupdate_and_sandbox():
     import json
 
-    (path, content), = catalog.CATALOG["gemini"].system_files
-    assert path == "/etc/gemini-cli/settings.json"
-    data = json.loads(content)
+    files = dict(catalog.CATALOG["gemini"].system_files)
+    data = json.loads(files["/etc/gemini-cli/settings.json"])
     assert data["general"]["enableAutoUpdate"] is False
     assert data["tools"]["sandbox"] is False
 
@@ -134,8 +133,9 @@ def test_gemini_system_settings_turn_off_autoupdate_and_sandbox():
 def test_system_files_are_written_once_and_mounted_read_only(tmp_path):
     ctx = Context.create(str(project_with(tmp_path)))
     mounts = run.system_file_mounts(ctx, catalog.CATALOG["gemini"])
-    assert len(mounts) == 1 and mounts[0].read_only
-    assert mounts[0].target == "/etc/gemini-cli/settings.json"
+    assert all(m.read_only for m in mounts)
+    assert [m.target for m in mounts] == ["/etc/gemini-cli/settings.json",
+                                          "/etc/gemini-cli/system-defaults.json"]
     host = Path(mounts[0].source)
     before = host.stat().st_mtime_ns
     run.system_file_mounts(ctx, catalog.CATALOG["gemini"])
