@@ -47,7 +47,11 @@ _GEMINI_GATEWAY_DEFAULTS = json.dumps(
 ) + "\n"
 # Codex reads /etc/codex/config.toml below the user's config; the launch also passes
 # the same settings with -c, which wins over every config file.
-_CODEX_SYSTEM = 'check_for_update_on_startup = false\nsandbox_mode = "danger-full-access"\n'
+# Its Statsig metrics (ab.chatgpt.com) and curated-plugin sync (github.com) are off by
+# default there too: a sandbox reaches what its work needs, and a user's config can turn
+# them back on.
+_CODEX_SYSTEM = ('check_for_update_on_startup = false\nsandbox_mode = "danger-full-access"\n\n'
+                 "[analytics]\nenabled = false\n\n[features]\nplugins = false\n")
 
 
 @dataclass(frozen=True)
