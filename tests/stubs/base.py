@@ -38,6 +38,7 @@ class Recorded:
     headers: dict[str, str]
     body: bytes
     secrets: dict[str, str] = field(default_factory=dict)  # the secret headers, for key tests
+    peer: str = ""  # the client's address (the egress service's, behind an allowlist proxy)
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
@@ -49,7 +50,7 @@ class StubHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: StubServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:  # stdlib signature
         del format, args  # quiet: the recorded requests are the log
 
     def _record(self) -> Recorded:
@@ -58,18 +59,19 @@ class StubHandler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         rec = Recorded(self.command, self.path,
                        {k: v for k, v in headers.items() if k not in SECRET_HEADERS}, body,
-                       {k: v for k, v in headers.items() if k in SECRET_HEADERS})
+                       {k: v for k, v in headers.items() if k in SECRET_HEADERS},
+                       str(self.client_address[0]))
         with self.server.lock:
             self.server.requests.append(rec)
         return rec
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+    def do_GET(self) -> None:  # stdlib names
         self.answer(self._record())
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self.answer(self._record())
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self.answer(self._record())
 
     def answer(self, rec: Recorded) -> None:
