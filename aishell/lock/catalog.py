@@ -80,6 +80,8 @@ class Harness:
     # proxy), passed by name when set on the host; the host of each ``*_BASE_URL`` among
     # them is allowed in allowlist mode (docs/running.md, "Model gateways").
     gateway: tuple[str, ...] = ()
+    # Defaults added when it is pointed at a gateway (a ``*_BASE_URL`` of ``gateway`` set).
+    gateway_env: tuple[tuple[str, str], ...] = ()
     # (host variable, config key): a variable it does not read itself, handed over as
     # ``-c key="value"`` (codex reads its endpoint only from config).
     config_from_env: tuple[tuple[str, str], ...] = ()
@@ -101,7 +103,10 @@ CATALOG: dict[str, Harness] = {
                      "CLAUDE_CODE_USE_VERTEX", "ANTHROPIC_BEDROCK_BASE_URL",
                      "ANTHROPIC_VERTEX_BASE_URL", "ANTHROPIC_VERTEX_PROJECT_ID", "CLOUD_ML_REGION",
                      "AWS_REGION", "AWS_BEARER_TOKEN_BEDROCK", "CLAUDE_CODE_SKIP_BEDROCK_AUTH",
-                     "CLAUDE_CODE_SKIP_VERTEX_AUTH"),
+                     "CLAUDE_CODE_SKIP_VERTEX_AUTH", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"),
+            # Pointed at a gateway, it would still reach Anthropic for its start-up probe,
+            # telemetry and error reports.
+            gateway_env=(("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),),
             hosts=("api.anthropic.com", "statsig.anthropic.com", "statsig.com",
                    "console.anthropic.com", "claude.ai", "sentry.io"),
             inner_sandbox=(

@@ -161,6 +161,7 @@ def plan(
         raise UsageError(f"invalid sandbox name {name!r}",
                          hint="letters, digits, '.', '_' and '-', starting with a letter or digit")
     settings = cfg.table("settings")
+    gateways = gateway_hosts(harness, environ) if harness else []
     spec = SandboxSpec(
         image=image,
         project=ctx.project,
@@ -173,7 +174,9 @@ def plan(
         ca_bundle=certs.find_bundle(settings.get("ca_bundle")),
         env_volume=env_volume,
         extra_mounts=tuple(mounts),
-        extra_env={**dict(harness.env if harness else ()), **run_cfg.env, **extra.env},
+        extra_env={**dict(harness.env if harness else ()),
+                   **dict(harness.gateway_env if harness and gateways else ()),
+                   **run_cfg.env, **extra.env},
         passthrough=tuple(dict.fromkeys(passthrough)),
         ports=() if one_shot else (*run_cfg.ports, *extra.ports),
         pre_start=None if one_shot else run_cfg.pre_start,
@@ -183,7 +186,6 @@ def plan(
         host_env=environ,
         git_dirs=tuple(external_git_dirs(ctx.project)),
     )
-    gateways = gateway_hosts(harness, environ) if harness else []
     net = network.from_config(cfg, harness_hosts=(*harness.hosts, *gateways) if harness else (),
                               environ=environ)
     weaker = network.weakened(cfg)

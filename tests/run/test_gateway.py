@@ -102,3 +102,14 @@ def test_gemini_pointed_at_a_gateway_gets_an_api_key_auth_default(tmp_path):
     assert read(plain) == {"privacy": {"usageStatisticsEnabled": False}}
     assert read(gateway)["security"]["auth"]["selectedType"] == "gemini-api-key"
     assert plain[defaults].source != gateway[defaults].source  # both kept side by side
+
+
+def test_claude_pointed_at_a_gateway_sends_nothing_else_to_anthropic(tmp_path):
+    pointed = make_plan(project_with(tmp_path), RunOptions("claude"),
+                        {"ANTHROPIC_BASE_URL": "http://172.17.0.1:4000"})
+    assert pointed.request.env["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] == "1"
+    plain = make_plan(project_with(tmp_path), RunOptions("claude"), {})
+    assert "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC" not in plain.request.env
+    mine = make_plan(project_with(tmp_path, '[run.env]\nCLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC = "0"\n'),
+                     RunOptions("claude"), {"ANTHROPIC_BASE_URL": "http://172.17.0.1:4000"})
+    assert mine.request.env["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] == "0"  # config wins
