@@ -281,12 +281,31 @@ def other_user(engine: Engine) -> Iterator[tuple[str, Path]]:
     shutil.rmtree(root, ignore_errors=True)
 
 
+def _importable_site(name: str, python: Path, root: Path) -> str:
+    """A PYTHONPATH from which uid 1500 imports aishell: this venv and checkout when it
+    can read them, else a copy of aishell's runtime packages in its own directory."""
+    here = f"{sysconfig.get_paths()['purelib']}{os.pathsep}{REPO}"
+    probe = subprocess.run(["runuser", "-u", name, "--", "env", f"PYTHONPATH={here}",
+                            str(python), "-c", "import aishell.cli, blake3, tomlkit"],
+                           capture_output=True, check=False)
+    if probe.returncode == 0:
+        return here
+    site = root / "site"
+    purelib = Path(sysconfig.get_paths()["purelib"])
+    shutil.copytree(purelib, site, symlinks=True, ignore=shutil.ignore_patterns(
+        "__pycache__", "mypy*", "_pytest", "pytest*", "hypothesis*", "ruff*"))
+    shutil.copytree(REPO / "aishell", site / "aishell", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run(["chown", "-R", f"{OTHER_UID}:{OTHER_UID}", str(site)], check=True)
+    return str(site)
+
+
 def test_claude_runs_its_write_loop_as_a_non_root_host_user(agent_project, engine, other_user):
     """aishell run by uid 1500 (its own home, aishell home and project): the file is its."""
     name, root = other_user
     python = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
     assert python.exists(), "no system interpreter the other user can run"
-    site = sysconfig.get_paths()["purelib"]  # this venv's packages (readable by all here)
+    site = _importable_site(name, python, root)
     project = project_copy(agent_project, root)
     home = root / "home"
     home.mkdir()
@@ -296,7 +315,7 @@ def test_claude_runs_its_write_loop_as_a_non_root_host_user(agent_project, engin
     with stub_for(engine, target) as stub:
         env = {"HOME": str(home), "AISHELL_HOME": str(root / "aishell home"),
                "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
-               "PYTHONPATH": f"{site}{os.pathsep}{REPO}", "PYTHONDONTWRITEBYTECODE": "1",
+               "PYTHONPATH": site, "PYTHONDONTWRITEBYTECODE": "1",
                "ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": stub.base_url}
         if os.environ.get("DOCKER_HOST"):
             env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
