@@ -16,6 +16,7 @@ from pathlib import Path
 from bench import (
     detection,
     gc_store,
+    rows_agent,
     rows_launch,
     rows_store,
     rows_substitute,
@@ -29,6 +30,8 @@ ROWS: dict[str, Callable[[BenchContext], Row]] = {
     "launch": rows_launch.launch,
     "attach": rows_launch.attach,
     "allowlist": rows_launch.allowlist_launch,
+    "agent-first": rows_agent.first_request_row,
+    "agent-loop": rows_agent.round_trip_row,
     "egress-start": rows_launch.egress_start,
     "lock-check": rows_sync.lock_check_row,
     "cold-sync": rows_sync.cold_sync_row,
@@ -45,8 +48,8 @@ ROWS: dict[str, Callable[[BenchContext], Row]] = {
     "digest-volume": rows_store.digest_volume_row,
 }
 # Rows that need the real npm registry (the four real harnesses): only with --live.
-LIVE = {"cold-sync", "offline-sync", "restore", "substituted", "noop-sync", "harness-version",
-        "verify", "sharing"}
+LIVE = {"agent-first", "agent-loop", "cold-sync", "offline-sync", "restore", "substituted",
+        "noop-sync", "harness-version", "verify", "sharing"}
 
 
 def _sh(*argv: str) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -39,6 +40,7 @@ class Recorded:
     body: bytes
     secrets: dict[str, str] = field(default_factory=dict)  # the secret headers, for key tests
     peer: str = ""  # the client's address (the egress service's, behind an allowlist proxy)
+    at: float = field(default_factory=time.monotonic)  # when it arrived (the bench's clock)
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
