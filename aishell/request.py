@@ -79,6 +79,7 @@ class ContainerRequest:
     security_opts: tuple[str, ...] = ()
     user: str | None = None  # UID:GID to run as (the sandbox's entrypoint picks its own)
     cap_drop: tuple[str, ...] = ()
+    tmpfs: tuple[tuple[str, str], ...] = ()  # (container path, mount options)
     extra_args: tuple[str, ...] = ()
     # Replaces the image's entrypoint (helper containers skip the sandbox entrypoint).
     entrypoint: tuple[str, ...] | None = None
@@ -127,6 +128,8 @@ def cli_args(req: ContainerRequest, engine_cli: str = "docker") -> list[str]:
         argv += ["--user", req.user]
     for cap in req.cap_drop:
         argv += ["--cap-drop", cap]
+    for path, options in req.tmpfs:
+        argv += ["--tmpfs", f"{path}:{options}" if options else path]
     entrypoint, command = _entrypoint_args(req)
     argv += entrypoint
     argv += list(req.extra_args)

@@ -43,6 +43,8 @@ def network_cell(b: Sandbox) -> str:
     cell = b.network
     if b.gateways:
         cell += f", gateway {', '.join(b.gateways)}"
+    if b.credentials:
+        cell += f", credentials: brokered ({', '.join(b.credentials)})"
     if b.denied is None or b.denied == 0:
         return cell
     hosts = ", ".join(b.denied_hosts[:3]) + (", …" if len(b.denied_hosts) > 3 else "")

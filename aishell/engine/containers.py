@@ -231,6 +231,8 @@ def create_body(req: ContainerRequest, environ: Mapping[str, str]) -> dict[str, 
         host["SecurityOpt"] = list(req.security_opts)
     if req.cap_drop:
         host["CapDrop"] = list(req.cap_drop)
+    if req.tmpfs:
+        host["Tmpfs"] = dict(req.tmpfs)
     exposed: dict[str, Any] = {}
     bindings: dict[str, list[dict[str, str]]] = {}
     for port in req.ports:

@@ -62,6 +62,7 @@ def _allow_entry(v: Any) -> bool:
 # table -> key -> (check, description of a valid value)
 SCHEMA: dict[str, dict[str, tuple[Check, str]]] = {
     "harnesses": {},  # any key: validated by aishell.lock.manifest
+    "credentials": {},  # mode and key sources: validated by aishell.run.credentials
     "runtime": {"node": (_is_str, 'a Node.js version range such as "24"')},
     "foundation": {
         "base": (_is_str, 'an image reference such as "debian:trixie-slim"'),
@@ -108,9 +109,9 @@ SCHEMA: dict[str, dict[str, tuple[Check, str]]] = {
 TOP_LEVEL: dict[str, tuple[Check, str]] = {
     "extends": (lambda v: v in ("global", "none"), '"global" or "none"'),
 }
-GLOBAL_TABLES = ("run", "security", "settings", "network", "store")
+GLOBAL_TABLES = ("run", "security", "settings", "network", "store", "credentials")
 PROJECT_TABLES = ("harnesses", "runtime", "foundation", "run", "security", "settings", "network",
-                  "store")
+                  "store", "credentials")
 
 
 

@@ -12,8 +12,9 @@
 #   AISHELL_DETACH=1           run the command inside tmux session `main` (aishell --detach)
 #   AISHELL_SUDO               1: passwordless sudo for the user ([run] sudo = true; the
 #                              launcher then leaves out no-new-privileges, which blocks sudo)
-#   AISHELL_EGRESS_PORT        allowlist mode: forward 127.0.0.1:PORT to the egress socket
-#                              mounted at /run/aishell-egress (the sandbox has no network)
+#   AISHELL_EGRESS_FORWARDS    "PORT=SOCKET …": forward 127.0.0.1:PORT to each socket of the
+#                              egress service mounted at /run/aishell-egress (the proxy of
+#                              allowlist mode, the credential brokers)
 set -euo pipefail
 
 uid=${AISHELL_UID:-0}
@@ -88,18 +89,21 @@ run_as() {
   if [ "$uid" = 0 ]; then "$@"; else gosu "$user" "$@"; fi
 }
 
-# Allowlist mode: the sandbox's one way out is its egress socket; socat (as the user)
-# carries each connection from the loopback port HTTP(S)_PROXY name to it. The command
-# starts once the port listens (/proc/net/tcp: local address 0100007F:PORT, state 0A).
-if [ -n "${AISHELL_EGRESS_PORT:-}" ]; then
-  run_as socat "TCP-LISTEN:$AISHELL_EGRESS_PORT,bind=127.0.0.1,fork,reuseaddr" \
-    UNIX-CONNECT:/run/aishell-egress/proxy.sock </dev/null >/dev/null 2>&1 &
-  listen=$(printf '0100007F:%04X' "$AISHELL_EGRESS_PORT")
+# Egress: the proxy of allowlist mode (the sandbox's one way out) and the credential
+# brokers are Unix sockets of the egress service; socat (as the user) carries each
+# connection from the loopback port the harness is pointed at to its socket. The command
+# starts once every port listens (/proc/net/tcp: local address 0100007F:PORT, state 0A).
+for forward in ${AISHELL_EGRESS_FORWARDS:-}; do
+  port=${forward%%=*}
+  run_as socat "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" \
+    "UNIX-CONNECT:/run/aishell-egress/${forward#*=}" </dev/null >/dev/null 2>&1 &
+  listen=$(printf '0100007F:%04X' "$port")
   for _ in $(seq 1 500); do
     grep -q "$listen 00000000:0000 0A" /proc/net/tcp && break
     sleep 0.01
   done
-fi
+done
+unset AISHELL_EGRESS_FORWARDS
 
 # pre_start: background, as the user; its state is read by `aishell ps`.
 if [ -n "${AISHELL_PRE_START:-}" ]; then

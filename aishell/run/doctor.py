@@ -80,6 +80,7 @@ def check(ctx: Context) -> list[Finding]:
         else:
             out.append(Finding("ok", "foundation image", f"{foundation.tag} ({str(image['Id'])[:19]})"))
         out += _project_findings(ctx, info.arch)
+    out.append(_credentials_finding(ctx))
     bundle = certs.find_bundle(ctx.config.table("settings").get("ca_bundle"))
     if bundle:
         out.append(Finding("ok", "CA bundle", f"{bundle} (mounted into containers)"))
@@ -95,6 +96,20 @@ def check(ctx: Context) -> list[Finding]:
             out.append(Finding("fail", f"{label} directory", f"{path} is not writable",
                                "fix its permissions or set AISHELL_HOME"))
     return out
+
+
+def _credentials_finding(ctx: Context) -> Finding:
+    from aishell.run.credentials import mode_of  # noqa: PLC0415
+
+    try:
+        mode = mode_of(ctx.config)
+    except AishellError as exc:
+        return Finding("fail", "credentials", exc.message, exc.hint)
+    if mode == "env":
+        return Finding("warn", "credentials", 'mode = "env": API keys are passed into the '
+                       "sandbox, where anything it runs can read them (weaker than the broker)",
+                       'set [credentials] mode = "broker" (the default); see docs/security.md')
+    return Finding("ok", "credentials", "brokered: API keys stay outside the sandbox")
 
 
 def _project_findings(ctx: Context, arch: str) -> list[Finding]:

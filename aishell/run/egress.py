@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aishell.project.network import HTTP_PORT, TLS_PORT, NetworkConfig, split_port
+from aishell.run.credentials import Brokered
 from aishell.store.egressservice import EGRESS_LABEL
 
 PORT = 3128  # the forwarder inside the sandbox, on its loopback
@@ -48,6 +49,8 @@ class Egress:
     allow: tuple[str, ...]
     upstream: str | None = None
     image: str = ""  # the egress service's image tag (filled in once it exists)
+    proxy: bool = True  # allowlist mode: the proxy is the sandbox's one way out
+    brokers: tuple[Brokered, ...] = ()  # credential brokers (any network mode)
 
 
 def new_egress(net: NetworkConfig) -> Egress:
@@ -106,15 +109,20 @@ def tinyproxy_conf(allow: Sequence[str], upstream: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def sandbox_env() -> dict[str, str]:
-    """The variables that send the sandbox's HTTP(S) through its forwarder: curl, wget,
-    Python, Go and npm read them; Node's own fetch with NODE_USE_ENV_PROXY (Node >= 24).
-    ``AISHELL_EGRESS_PORT`` tells the entrypoint to start the forwarder."""
-    url = f"http://127.0.0.1:{PORT}"
-    local = "localhost,127.0.0.1,::1"
-    return {"HTTP_PROXY": url, "HTTPS_PROXY": url, "http_proxy": url, "https_proxy": url,
-            "NO_PROXY": local, "no_proxy": local, "NODE_USE_ENV_PROXY": "1",
-            "AISHELL_EGRESS_PORT": str(PORT)}
+def sandbox_env(egress: Egress | None = None) -> dict[str, str]:
+    """The variables of a sandbox's egress: with a proxy, those that send its HTTP(S)
+    through the proxy's forwarder (curl, wget, Python, Go and npm read them; Node's own
+    fetch with NODE_USE_ENV_PROXY, Node >= 24); ``AISHELL_EGRESS_FORWARDS`` tells the
+    entrypoint which loopback port to forward to which socket."""
+    forwards = [f"{b.port}={b.provider}.sock" for b in (egress.brokers if egress else ())]
+    env: dict[str, str] = {}
+    if egress is None or egress.proxy:
+        url = f"http://127.0.0.1:{PORT}"
+        local = "localhost,127.0.0.1,::1"
+        env = {"HTTP_PROXY": url, "HTTPS_PROXY": url, "http_proxy": url, "https_proxy": url,
+               "NO_PROXY": local, "no_proxy": local, "NODE_USE_ENV_PROXY": "1"}
+        forwards.insert(0, f"{PORT}={SOCKET}")
+    return {**env, "AISHELL_EGRESS_FORWARDS": " ".join(forwards)}
 
 
 def _denied_target(url: str) -> str:

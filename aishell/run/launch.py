@@ -124,10 +124,30 @@ def clear_name(ctx: Context, container: str, name: str) -> None:
 
 
 # -- the pipeline --------------------------------------------------------------------
-def _check_project(project: Path) -> None:
+def _check_project(project: Path, *, unsafe: bool = False) -> None:
     if not project.is_dir():
         raise AishellError(f"project directory does not exist: {project}",
                            hint="pass an existing directory with --project")
+    if unsafe:
+        return
+    reason = refused_root(project, Path(os.environ.get("HOME") or Path.home()))
+    if reason:
+        raise AishellError(f"{project} is {reason}: the whole of it would be mounted into "
+                           "the sandbox (keys, shell history, every token file)",
+                           hint="cd into a project directory, or pass --unsafe to mount it anyway")
+
+
+def refused_root(project: Path, home: Path) -> str | None:
+    """Why ``project`` may not be a sandbox's project root: ``/``, the home directory or
+    one of its ancestors (pure); None when it may."""
+    project, home = project.resolve(), home.resolve()
+    if project == Path(project.anchor):
+        return "the root directory"
+    if project == home:
+        return "your home directory"
+    if home.is_relative_to(project):
+        return f"an ancestor of your home directory ({home})"
+    return None
 
 
 def check_launch(ctx: Context, opts: RunOptions, *, interactive: bool) -> list[str]:
@@ -157,7 +177,7 @@ def prepare(
 ) -> Plan:
     """The plan of a launch; ``offline_sandbox``: one that runs with ``--network none``
     whatever ``[network] mode`` says (gitleaks), so no egress proxy is prepared."""
-    _check_project(ctx.project)
+    _check_project(ctx.project, unsafe=opts.unsafe)
     cfg = ctx.config
     said: list[str] = []  # the warnings of this plan, shown again when it is replayed
 
@@ -186,7 +206,7 @@ def prepare(
     p = plan(ctx, opts, image=images.tag, env_volume=env_volume, user=user,
              environ=os.environ, tty=tty, one_shot=one_shot, command=command)
     if harness is not None and harness.system_files:
-        gateway = bool(gateway_hosts(harness, os.environ))
+        gateway = bool(gateway_hosts(harness, os.environ)) or bool(p.egress and p.egress.brokers)
         mounts = (*p.request.mounts, *system_file_mounts(ctx, harness, gateway=gateway))
         p = replace(p, request=replace(p.request, mounts=mounts))
     used = images.used
@@ -238,7 +258,7 @@ def create(ctx: Context, p: Plan) -> str | None:
             raise AishellError(f"the engine could not create the sandbox: "
                                f"{detail[-1] if detail else result.returncode}")
         created = result.stdout.strip().splitlines()[-1]
-    if p.egress is not None:
+    if p.egress is not None and p.egress.proxy:
         verify_network(ctx, created)
     if p.request.detach:
         ctx.engine.start_container(created)
@@ -323,17 +343,26 @@ def _launch(ctx: Context, opts: RunOptions, *, one_shot: bool = False,
 def _start_proxied(ctx: Context, p: Plan) -> tuple[Plan, str | None]:
     """Allowlist mode: the sandbox's policy served by the home's egress service (started
     when needed), then the sandbox created, its network checked."""
+    from aishell import certs  # noqa: PLC0415
+    from aishell.run import credentials  # noqa: PLC0415
     from aishell.run.egress import filter_text, tinyproxy_conf  # noqa: PLC0415
     from aishell.store import egressservice  # noqa: PLC0415
 
     egress = p.egress
     assert egress is not None
+    # Every key first (a command runs on the host): one that fails starts nothing.
+    keys = {b.provider: credentials.headers(b, credentials.read_key(ctx.config, b, os.environ))
+            for b in egress.brokers}
     egressservice.sweep(ctx)
-    service = egressservice.ensure(ctx, egress.image)
+    bundle = certs.find_bundle(ctx.config.table("settings").get("ca_bundle"))
+    service = egressservice.ensure(ctx, egress.image, bundle)
     try:
-        egressservice.attach(ctx, egress.id, service,
-                             conf=tinyproxy_conf(egress.allow, egress.upstream),
-                             filter_text=filter_text(egress.allow))
+        egressservice.attach(
+            ctx, egress.id, service,
+            conf=tinyproxy_conf(egress.allow, egress.upstream) if egress.proxy else None,
+            filter_text=filter_text(egress.allow), brokers=[b.spec() for b in egress.brokers],
+            keys=keys)
+        del keys
         return p, create(ctx, p)
     except BaseException:
         egressservice.detach(ctx, egress.id)  # the sandbox was not created: nothing else
@@ -372,7 +401,7 @@ def _attach_proxied(ctx: Context, p: Plan, created: str | None) -> Started | int
             argv = [ctx.engine.cli, "start", "--attach", "--interactive", created]
             code = process.run_attached(argv, env=p.request.process_env())
         started = True
-        if ctx.verbose:
+        if ctx.verbose and p.egress.proxy:
             hosts = denied_hosts(ctx, p.egress.id)
             render.err(f"egress: {egress_summary(hosts or [])} ({p.egress.id})")
         return code

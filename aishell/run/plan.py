@@ -16,6 +16,7 @@ from aishell.project import network
 from aishell.project.context import Context
 from aishell.request import ContainerRequest, Mount, Port
 from aishell.run import config as runconfig
+from aishell.run import credentials
 from aishell.run import egress as egress_policy
 from aishell.run.config import RunConfig, SpecError
 from aishell.run.egress import Egress, new_egress
@@ -146,22 +147,36 @@ def plan(
             else:
                 dirs.append(mount.source)
         mounts = [*harness_mounts(harness, user.home), *mounts]
-        passthrough = [*harness.api_keys, *harness.gateway, *passthrough]
+        mode = str(cfg.table("network").get("mode", "open"))
+        brokers, broker_notes = credentials.plan_brokers(cfg, harness.name, environ,
+                                                         network_mode=mode)
+        notices += broker_notes
+        # Brokered (or, with no network, useless): its keys and base URLs are not passed in.
+        withheld = credentials.withheld(brokers)
+        withheld |= {credentials.PROVIDERS[b.provider].base_url_var for b in brokers}
+        if mode == "none":
+            brokers = []
+        passthrough = [v for v in (*harness.api_keys, *harness.gateway, *passthrough)
+                       if v not in withheld]
+        seen = {**environ, **credentials.placeholders(brokers)}
         argv = harness_command(
             harness,
-            configured=(*gateway_config(harness, environ),
+            configured=(*gateway_config(harness, seen),
                         *run_cfg.harness_args.get(harness.name, ())),
             cli=opts.args,
             skip_permissions=run_cfg.skip_permissions,
         )
     else:
         argv = list(command) if command is not None else ["bash", "-l"]
+        brokers, withheld = [], set()
     name = None if one_shot else (opts.name or (harness.name if harness else "shell"))
     if name is not None and not NAME_RE.match(name):
         raise UsageError(f"invalid sandbox name {name!r}",
                          hint="letters, digits, '.', '_' and '-', starting with a letter or digit")
     settings = cfg.table("settings")
-    gateways = gateway_hosts(harness, environ) if harness else []
+    # Gateways a broker forwards to are reached by the broker, not by the sandbox.
+    gateways = gateway_hosts(harness, {k: v for k, v in environ.items()
+                                       if k not in withheld}) if harness else []
     spec = SandboxSpec(
         image=image,
         project=ctx.project,
@@ -175,8 +190,8 @@ def plan(
         env_volume=env_volume,
         extra_mounts=tuple(mounts),
         extra_env={**dict(harness.env if harness else ()),
-                   **dict(harness.gateway_env if harness and gateways else ()),
-                   **run_cfg.env, **extra.env},
+                   **dict(harness.gateway_env if harness and (gateways or brokers) else ()),
+                   **credentials.placeholders(brokers), **run_cfg.env, **extra.env},
         passthrough=tuple(dict.fromkeys(passthrough)),
         ports=() if one_shot else (*run_cfg.ports, *extra.ports),
         pre_start=None if one_shot else run_cfg.pre_start,
@@ -186,12 +201,23 @@ def plan(
         host_env=environ,
         git_dirs=tuple(external_git_dirs(ctx.project)),
     )
-    net = network.from_config(cfg, harness_hosts=(*harness.hosts, *gateways) if harness else (),
-                              environ=environ)
+    # A brokered provider's API is reached through its broker only: not in the allow list.
+    apis = {network.url_pattern(credentials.PROVIDERS[b.provider].upstream) for b in brokers}
+    hosts = [h for h in (harness.hosts if harness else ()) if h not in apis]
+    net = network.from_config(cfg, harness_hosts=(*hosts, *gateways), environ=environ)
     weaker = network.weakened(cfg)
     if weaker:
         notices.append(weaker)
     request = build_request(spec)
+    request, egress = _network(ctx, request, net, brokers=brokers, gateways=gateways,
+                               notices=notices)
+    return Plan(request, name, harness, tuple(notices), files, tuple(dirs), egress=egress)
+
+
+def _network(ctx: Context, request: ContainerRequest, net: network.NetworkConfig, *,
+             brokers: Sequence[credentials.Brokered], gateways: Sequence[str],
+             notices: list[str]) -> tuple[ContainerRequest, Egress | None]:
+    """The request in its network mode, and its egress (allowlist mode, brokers)."""
     labels = {**request.labels, "dev.aishell.network": net.mode}
     if gateways:
         labels["dev.aishell.gateway"] = ",".join(gateways)
@@ -200,16 +226,23 @@ def plan(
         notices.append(f"[network] mode = {net.mode!r}: the sandbox has no network interface, "
                        f"so its ports ({shown}) are not published")
         request = replace(request, ports=())
+    if brokers:
+        labels["dev.aishell.credentials"] = ",".join(b.provider for b in brokers)
     egress = None
     if net.mode == "none":
         request = replace(request, network="none", labels=labels)
-    elif net.allowlist:
-        # No network but loopback; the egress service's socket for this sandbox alone is
-        # its one way out, through the entrypoint's forwarder (aishell.run.egress).
-        egress = new_egress(net)
+    elif net.allowlist or brokers:
+        # allowlist: no network but loopback, the egress service's socket for this sandbox
+        # alone is its one way out; brokers: their sockets, in any mode. Both through the
+        # entrypoint's forwarders (aishell.run.egress).
+        egress = replace(new_egress(net), proxy=net.allowlist, brokers=tuple(brokers))
         sockets = layout(ctx.paths.state).socket_dir(egress.id)
         mount = Mount(str(sockets), egress_policy.SANDBOX_SOCKET_DIR, read_only=True)
-        request = replace(request, network="none", mounts=(*request.mounts, mount),
-                          env={**request.env, **egress_policy.sandbox_env()},
+        request = replace(request, network="none" if net.allowlist else request.network,
+                          mounts=(*request.mounts, mount),
+                          env={**request.env, **egress_policy.sandbox_env(egress)},
                           labels={**labels, egress_policy.LABEL: egress.id})
-    return Plan(request, name, harness, tuple(notices), files, tuple(dirs), egress=egress)
+    else:  # open: the mode goes unlabelled, as before it had any other
+        request = replace(request, labels={k: v for k, v in labels.items()
+                                           if k != "dev.aishell.network"})
+    return request, egress

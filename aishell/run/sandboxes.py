@@ -43,6 +43,7 @@ class Sandbox:
     denied: int | None = None  # allowlist mode, running: requests its proxy refused so far
     denied_hosts: tuple[str, ...] = ()  # the last few distinct refused hosts, newest first
     gateways: tuple[str, ...] = ()  # model gateways it was pointed at (allowed in allowlist mode)
+    credentials: tuple[str, ...] = ()  # the providers whose keys its brokers carry
 
 
 def _short_env(volume: str | None) -> str | None:
@@ -105,6 +106,8 @@ def ps(ctx: Context, *, every_project: bool = False, now: float | None = None) -
             denied=None if hosts is None else len(hosts),
             denied_hosts=tuple(list(dict.fromkeys(reversed(hosts or [])))[:5]),
             gateways=tuple(g for g in (lab.get(f"{LABEL}.gateway") or "").split(",") if g),
+            credentials=tuple(c for c in (lab.get(f"{LABEL}.credentials") or "").split(",")
+                              if c),
         ))
     out.sort(key=lambda s: (s.project, s.name))
     return out

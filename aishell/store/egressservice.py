@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
+import socket
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -53,6 +55,8 @@ IDLE_SECONDS = 900
 INSTANCE_LABEL = f"{EGRESS_LABEL}.instance"
 CONFIG_LABEL = f"{EGRESS_LABEL}.config"
 HOME_LABEL = f"{LABEL}.home"
+KEYS_PATH = "/run/aishell-keys"
+CA_PATH = "/etc/ssl/certs/ca-certificates.crt"
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,8 @@ def idle_seconds(environ: Mapping[str, str]) -> int:
     return int(value) if value.isdigit() else IDLE_SECONDS
 
 
-def service_request(ctx: Context, image: str, token: str) -> ContainerRequest:
+def service_request(ctx: Context, image: str, token: str,
+                    ca_bundle: Path | None = None) -> ContainerRequest:
     """The service's container: the image's supervisor as the host user, no capabilities.
     Not auto-removed: a service that stopped keeps its log for ``logs`` until the next
     launch replaces it or gc removes it."""
@@ -110,13 +115,20 @@ def service_request(ctx: Context, image: str, token: str) -> ContainerRequest:
     user = f"{os.getuid()}:{os.getgid()}"
     # What makes a running service the wrong one (its idle timeout does not: a shell with
     # another AISHELL_EGRESS_IDLE must not cut the connections of other sandboxes).
-    config = plain(canonical_json({"image": image, "user": user, "root": str(root)}))[:16]
+    bundle = str(ca_bundle) if ca_bundle else ""
+    config = plain(canonical_json({"image": image, "user": user, "root": str(root),
+                                   "ca_bundle": bundle}))[:16]
+    mounts = [Mount(str(root), "/egress")]
+    if bundle:  # what the brokers check upstream TLS against (a corporate CA works)
+        mounts.append(Mount(bundle, CA_PATH, read_only=True))
     return ContainerRequest(
         image=image, name=service_name(ctx),
         env={"AISHELL_EGRESS_INSTANCE": token, "AISHELL_EGRESS_IDLE": str(idle)},
         labels={f"{LABEL}.managed": "1", f"{LABEL}.kind": KIND,
                 HOME_LABEL: str(ctx.paths.state), CONFIG_LABEL: config, INSTANCE_LABEL: token},
-        mounts=(Mount(str(root), "/egress"),), network=ctx.engine.default_network(),
+        mounts=tuple(mounts), network=ctx.engine.default_network(),
+        # the brokers' keys: memory only (the service makes its own 0700 directory in it)
+        tmpfs=((KEYS_PATH, "mode=1777,size=4m"),),
         interactive=False, remove=False, init=True, hostname="aishell-egress",
         security_opts=("no-new-privileges",), user=user, cap_drop=("ALL",),
     )
@@ -133,7 +145,7 @@ def _service_lock(root: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def ensure(ctx: Context, image: str) -> Service:
+def ensure(ctx: Context, image: str, ca_bundle: Path | None = None) -> Service:
     """The home's egress service, running with the current configuration.
 
     Raises:
@@ -144,7 +156,7 @@ def ensure(ctx: Context, image: str) -> Service:
         (root / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
     root.chmod(0o700)
     token = os.urandom(8).hex()
-    req = service_request(ctx, image, token)
+    req = service_request(ctx, image, token, ca_bundle)
     engine = ctx.engine
     with _service_lock(root):
         info = engine.container_inspect(req.name or "")
@@ -184,10 +196,15 @@ def _wait_marker(ctx: Context, marker: Path, service: Service, what: str) -> Non
     name = service_name(ctx)
     deadline = time.monotonic() + READY_TIMEOUT
     checked = time.monotonic()
+    failed = marker.with_name("failed")
     while True:
         with contextlib.suppress(OSError):
             if marker.read_text(encoding="utf-8") == service.token:
                 return
+        with contextlib.suppress(OSError):
+            reason = failed.read_text(encoding="utf-8").strip()
+            raise AishellError(f"the egress service could not {what}: {reason}",
+                               hint=f"see `{engine.cli} logs {name}`; the sandbox was not started")
         now = time.monotonic()
         if now - checked > 0.5:  # a service that stopped will never answer: say so now
             checked = now
@@ -210,25 +227,72 @@ def _wait_gone(ctx: Context, name: str, timeout: float = 15.0) -> None:
         time.sleep(0.05)
 
 
-def attach(ctx: Context, egress_id: str, service: Service, *, conf: str, filter_text: str) -> None:
-    """Give ``egress_id`` its proxy (tinyproxy's ``conf`` and ``filter_text``) and socket
-    in ``service``; return once they serve.
+def attach(ctx: Context, egress_id: str, service: Service, *, conf: str | None = None,
+           filter_text: str = "", brokers: Sequence[Mapping[str, str]] = (),
+           keys: Mapping[str, Sequence[tuple[str, str]]] | None = None) -> None:
+    """Give ``egress_id`` what its sandbox reaches through ``service``: a proxy (tinyproxy's
+    ``conf`` and ``filter_text``, allowlist mode) and ``brokers`` (each with its ``keys``:
+    header and value, handed over the control socket, never written here); return once
+    they serve.
 
     Raises:
-        AishellError: the service did not serve it in time, or stopped (fail closed: the
-            sandbox is not started).
+        AishellError: the service refused the keys, did not serve in time, or stopped
+            (fail closed: the sandbox is not started).
     """
     lay = layout_of(ctx)
+    if brokers:
+        send_keys(ctx, egress_id, keys or {})
     final = lay.policy_dir(egress_id)
     tmp = final.parent / f".{egress_id}.tmp"
     tmp.mkdir(mode=0o700)
-    (tmp / "tinyproxy.conf").write_text(conf, encoding="utf-8")
-    (tmp / "filter").write_text(filter_text + "\n", encoding="utf-8")
-    lay.socket_dir(egress_id).mkdir(mode=0o700)
+    if conf is not None:
+        (tmp / "tinyproxy.conf").write_text(conf, encoding="utf-8")
+        (tmp / "filter").write_text(filter_text + "\n", encoding="utf-8")
+    doc = {"proxy": conf is not None, "brokers": [dict(b) for b in brokers]}
+    (tmp / "policy.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    lay.socket_dir(egress_id).mkdir(mode=0o700, exist_ok=True)
     tmp.replace(final)
     with contextlib.suppress(EngineError):
         ctx.engine.signal_container(service.container, "USR1")
     _wait_marker(ctx, lay.ready(egress_id), service, "serve this sandbox")
+
+
+def send_keys(ctx: Context, egress_id: str, keys: Mapping[str, Sequence[tuple[str, str]]]) -> None:
+    """Hand the brokers' keys to the running service over its control socket (a Unix
+    socket in the home's 0700 egress directory): no file, no engine call, no argv.
+
+    Raises:
+        AishellError: the service could not be reached or refused them.
+    """
+    message = json.dumps({"id": egress_id, "keys": {k: [list(h) for h in v]
+                                                    for k, v in keys.items()}})
+    root = layout_of(ctx).root
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(10)
+            _connect(conn, root / "control.sock")
+            conn.sendall(message.encode() + b"\n")
+            answer = conn.makefile("rb").readline().decode("utf-8", "replace").strip()
+    except OSError as exc:
+        raise AishellError(f"could not hand the keys to the egress service: {exc}",
+                           hint=f"see `{ctx.engine.cli} logs {service_name(ctx)}`; "
+                           "the sandbox was not started") from exc
+    if answer != "ok":
+        raise AishellError(f"the egress service refused the keys ({answer or 'no answer'})",
+                           hint="the sandbox was not started; see docs/security.md, Credentials")
+
+
+def _connect(conn: socket.socket, path: Path) -> None:
+    """``connect`` to a socket whose path may be longer than AF_UNIX allows (108 bytes):
+    through /proc/self/fd of its directory then."""
+    if len(os.fsencode(path)) < 100:
+        conn.connect(str(path))
+        return
+    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        conn.connect(f"/proc/self/fd/{fd}/{path.name}")
+    finally:
+        os.close(fd)
 
 
 def detach(ctx: Context, egress_id: str) -> None:

@@ -99,7 +99,7 @@ def test_the_sandbox_is_pointed_at_its_forwarder_on_loopback():
         assert env[name] == f"http://127.0.0.1:{egress.PORT}"
     assert env["NO_PROXY"] == env["no_proxy"] == "localhost,127.0.0.1,::1"
     assert env["NODE_USE_ENV_PROXY"] == "1"
-    assert env["AISHELL_EGRESS_PORT"] == str(egress.PORT)
+    assert env["AISHELL_EGRESS_FORWARDS"] == f"{egress.PORT}=proxy.sock"
 
 
 LOG = """\

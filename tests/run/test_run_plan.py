@@ -99,9 +99,9 @@ def test_prepare_host_creates_dirs_and_seeds_without_overwriting(tmp_path):
     assert (tmp_path / "h" / ".config" / "opencode").is_dir()
 
 
-def test_api_keys_pass_by_name_only(tmp_path):
+def test_api_keys_pass_by_name_only_in_env_mode(tmp_path):
     secret = "sk-ant-SECRET-VALUE-123"
-    p = make_plan(project_with(tmp_path), RunOptions("claude"),
+    p = make_plan(project_with(tmp_path, '[credentials]\nmode = "env"\n'), RunOptions("claude"),
                   environ={"ANTHROPIC_API_KEY": secret})
     argv = cli_args(p.request)
     assert "ANTHROPIC_API_KEY" in argv and "CLAUDE_CODE_OAUTH_TOKEN" in argv
@@ -310,7 +310,7 @@ def test_ps_json_contract(tmp_path, capsys):
         "name": "claude", "container": "aishell-12345678-claude", "project": "/p",
         "harness": "claude", "env_id": "0123456789ab", "status": "running",
         "uptime_seconds": 75, "pre_start": "ready", "detached": True, "network": "open",
-        "denied": None, "denied_hosts": [], "gateways": []}]}
+        "denied": None, "denied_hosts": [], "gateways": [], "credentials": []}]}
 
 
 def test_ps_table_for_people(tmp_path, capsys):
