@@ -9,7 +9,7 @@ import pytest
 from aishell.errors import AishellError, ConfigError
 from aishell.project import config
 from aishell.run import credentials, egress
-from aishell.run.launch import refused_root
+from aishell.run.host import refused_root
 from aishell.run.plan import RunOptions
 from tests.run.test_run_plan import make_plan, project_with
 

@@ -88,7 +88,7 @@ def test_gemini_pointed_at_a_gateway_gets_an_api_key_auth_default(tmp_path):
     import json
 
     from aishell.project.context import Context
-    from aishell.run.launch import system_file_mounts
+    from aishell.run.host import system_file_mounts
 
     ctx = Context.create(str(project_with(tmp_path)))
     gemini = CATALOG["gemini"]
