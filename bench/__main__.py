@@ -32,6 +32,7 @@ ROWS: dict[str, Callable[[BenchContext], Row]] = {
     "allowlist": rows_launch.allowlist_launch,
     "agent-first": rows_agent.first_request_row,
     "agent-loop": rows_agent.round_trip_row,
+    "broker": rows_agent.broker_row,
     "egress-start": rows_launch.egress_start,
     "lock-check": rows_sync.lock_check_row,
     "cold-sync": rows_sync.cold_sync_row,
@@ -48,7 +49,7 @@ ROWS: dict[str, Callable[[BenchContext], Row]] = {
     "digest-volume": rows_store.digest_volume_row,
 }
 # Rows that need the real npm registry (the four real harnesses): only with --live.
-LIVE = {"agent-first", "agent-loop", "cold-sync", "offline-sync", "restore", "substituted",
+LIVE = {"agent-first", "agent-loop", "broker", "cold-sync", "offline-sync", "restore", "substituted",
         "noop-sync", "harness-version", "verify", "sharing"}
 
 

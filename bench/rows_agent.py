@@ -130,3 +130,26 @@ def first_request_row(ctx: BenchContext) -> Row:
 def round_trip_row(ctx: BenchContext) -> Row:
     rows = ctx.state.get("agent_rows") or agent_rows(ctx)
     return rows[1]
+
+
+def broker_row(ctx: BenchContext) -> Row:
+    """`aishell claude --version` with its key brokered vs the same with the key passed in
+    (`[credentials] mode = "env"`): what the broker adds to a launch (egress service up)."""
+    from bench.timing import alternate, time_command
+
+    project, env, _image, _volume = _project(ctx)
+    passed = ctx.workdir / "agent project, key passed in"
+    passed.mkdir(exist_ok=True)
+    for name in ("aishell.toml", "aishell.lock"):
+        shutil.copy(project / name, passed / name)
+    with (passed / "aishell.toml").open("a", encoding="utf-8") as fh:
+        fh.write('\n[credentials]\nmode = "env"\n')
+    run_env = {**env, "ANTHROPIC_API_KEY": KEY}
+    argv = [*ctx.aishell, "claude", "--version"]
+    for where in (project, passed):
+        subprocess.run(argv, cwd=where, env=run_env, check=True, capture_output=True)
+    a, b = alternate(lambda: time_command(argv, env=run_env, cwd=str(project)),
+                     lambda: time_command(argv, env=run_env, cwd=str(passed)), ctx.repeat)
+    added = a.median - b.median
+    return Row("brokered launch (`aishell claude --version`, key brokered vs passed in)", a, b,
+               "≤ 150 ms added", added <= 0.150)

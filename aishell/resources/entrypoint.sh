@@ -98,9 +98,9 @@ for forward in ${AISHELL_EGRESS_FORWARDS:-}; do
   run_as socat "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" \
     "UNIX-CONNECT:/run/aishell-egress/${forward#*=}" </dev/null >/dev/null 2>&1 &
   listen=$(printf '0100007F:%04X' "$port")
-  for _ in $(seq 1 500); do
-    grep -q "$listen 00000000:0000 0A" /proc/net/tcp && break
-    sleep 0.01
+  for ((try = 0; try < 5000; try++)); do  # builtins only: socat binds within ~10 ms
+    tcp=$(</proc/net/tcp)
+    [[ $tcp == *"$listen 00000000:0000 0A"* ]] && break
   done
 done
 unset AISHELL_EGRESS_FORWARDS

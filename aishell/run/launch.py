@@ -268,7 +268,11 @@ def _attach_proxied(ctx: Context, p: Plan, created: str | None) -> Started | int
     from aishell.store import egressservice  # noqa: PLC0415
 
     assert p.egress is not None and created is not None
-    _record_now(plancache.record_of(ctx, p, replay=False))
+    record = plancache.record_of(ctx, p, replay=False)
+    if p.request.detach:
+        _record_now(record)
+    else:
+        fast.bookkeeping(record)  # the index write never delays the hand-over
     if p.request.detach:
         try:
             return _finish(ctx, p, created)

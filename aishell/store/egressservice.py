@@ -296,12 +296,13 @@ def _connect(conn: socket.socket, path: Path) -> None:
 
 
 def detach(ctx: Context, egress_id: str) -> None:
-    """Remove ``egress_id``'s policy and socket directory (its proxy stops with them)."""
+    """Remove ``egress_id``'s policy and socket directory (its proxy and brokers stop
+    with them)."""
     lay = layout_of(ctx)
     for path in (lay.policy_dir(egress_id), lay.socket_dir(egress_id)):
         shutil.rmtree(path, ignore_errors=True)
-    with contextlib.suppress(EngineError):
-        ctx.engine.signal_container(service_name(ctx), "USR1")
+    # No wake-up: the service stops the policy's processes on its next scan (within a
+    # second), and the sandbox that used them has gone already.
 
 
 def proxy_log(ctx: Context, egress_id: str) -> str | None:
