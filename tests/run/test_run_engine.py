@@ -67,8 +67,31 @@ def test_unknown_harness_suggests_nearest(run_project):
                                      "hint: did you mean `claude`?"]
 
 
-def test_api_key_in_env_but_in_no_command_line(run_project):
+def test_a_brokered_key_is_a_placeholder_inside(run_project):
     rp = run_project
+    secret = "sk-ant-test-" + os.urandom(8).hex()
+    report = rp.path / "report"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aishell", "-e", "FAKE_REPORT", "claude"], cwd=rp.path,
+        env={**os.environ, **rp.env(ANTHROPIC_API_KEY=secret, FAKE_REPORT=str(report))},
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        wait_for(report.exists, timeout=60)
+        key = report.read_text().split()[0]
+        assert key.startswith("key=sk-ant-api03-aishellbrokerplaceholder-"), key
+        assert secret not in key
+        assert not [c for c in all_cmdlines() if secret in c]
+    finally:
+        _out, err = proc.communicate("quit\n", timeout=60)
+    assert proc.returncode == 3, err
+
+
+def test_api_key_in_env_but_in_no_command_line(run_project):
+    """``[credentials] mode = "env"``: the key is passed in, by name only."""
+    rp = run_project
+    with (rp.path / "aishell.toml").open("a", encoding="utf-8") as fh:
+        fh.write('\n[credentials]\nmode = "env"\n')
     secret = "sk-ant-test-" + os.urandom(8).hex()
     report = rp.path / "report"
     proc = subprocess.Popen(
