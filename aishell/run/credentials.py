@@ -15,7 +15,8 @@ Key sources, per provider: the global config's ``[credentials] <provider> = { co
 "…" }`` (run on the host at launch, like AWS ``credential_process``), ``{ file = "…" }``
 or ``{ env = "NAME" }``; else the provider's own variables in the host environment.
 Only the global config may name a source: a project's ``aishell.toml`` could otherwise
-run a command on the host or read any file. A project may set ``mode`` to ``"broker"``.
+run a command on the host or read any file. A project may set ``mode``; one that sets
+``"env"`` is warned about on every launch (it hands the keys to whatever the project runs).
 """
 
 from __future__ import annotations
@@ -142,12 +143,26 @@ def _sources(cfg: Config) -> dict[str, dict[str, str]]:
     return out
 
 
+def _project_env_mode(cfg: Config) -> str | None:
+    """The warning when the project's own aishell.toml sets ``mode = "env"``."""
+    table = (cfg.manifest.data.get("credentials") if cfg.manifest else None) or {}
+    if not isinstance(table, dict) or table.get("mode") != "env" or cfg.manifest is None:
+        return None
+    line = cfg.manifest.line_of("credentials", "mode")
+    where = f"{cfg.manifest.path}:{line}" if line else str(cfg.manifest.path)
+    return (f'{where}: [credentials] mode = "env": this project has API keys passed into its '
+            "sandbox, where anything it runs can read them")
+
+
 def plan_brokers(cfg: Config, harness: str, environ: Mapping[str, str], *,
                  network_mode: str) -> tuple[list[Brokered], list[str]]:
     """The brokers of a launch of ``harness`` and the notices to show (pure: no key read)."""
     wanted = HARNESS_PROVIDERS.get(harness, ())
-    if not wanted or mode_of(cfg) == "env":
+    if not wanted:
         return [], []
+    if mode_of(cfg) == "env":
+        warning = _project_env_mode(cfg)
+        return [], [warning] if warning else []
     sources = _sources(cfg)
     out: list[Brokered] = []
     for index, (name, path) in enumerate(wanted):

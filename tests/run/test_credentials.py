@@ -159,3 +159,10 @@ def test_the_project_root_is_never_the_home_directory(tmp_path, project, home, w
         assert found is None
     else:
         assert found is not None and found.startswith(why)
+
+
+def test_a_project_that_passes_keys_in_is_warned_about_on_every_launch(tmp_path):
+    p = make_plan(project_with(tmp_path, '[run]\n\n[credentials]\nmode = "env"\n'),
+                  RunOptions("claude"), {"ANTHROPIC_API_KEY": REAL})
+    (warning,) = [n for n in p.notices if "[credentials]" in n]
+    assert warning.startswith(f"{tmp_path / 'proj' / 'aishell.toml'}:4: [credentials] mode = \"env\"")

@@ -9,11 +9,17 @@ Each API module (``anthropic``, ``openai``, ``gemini``) subclasses :class:`StubH
 and answers from a :class:`Script`: turn 1 a tool call that writes ``content`` to
 ``path``, turn 2 (once the request carries the tool's result) a text answer that ends
 the turn. Every request is recorded (method, path, headers without secrets, body).
+
+With ``tls`` (a server-side :class:`ssl.SSLContext`) the stub speaks HTTPS: each
+connection's handshake runs in its own thread and is counted in ``handshakes`` (or, when
+it fails, ``handshake_failures``). A client that checks the certificate only once the
+handshake is done (nginx) then closes the connection without a request.
 """
 
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -106,12 +112,33 @@ class StubHandler(BaseHTTPRequestHandler):
 class StubServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, handler: type[StubHandler], script: Script, host: str) -> None:
+    def __init__(self, handler: type[StubHandler], script: Script, host: str,
+                 tls: ssl.SSLContext | None = None) -> None:
         super().__init__((host, 0), handler)
         self.script = script
         self.requests: list[Recorded] = []
         self.lock = threading.Lock()
+        self.tls = tls
+        self.handshakes = 0
+        self.handshake_failures = 0
+        if tls is not None:  # accept() stays quick: the handshake is the handler thread's
+            self.socket = tls.wrap_socket(self.socket, server_side=True,
+                                          do_handshake_on_connect=False)
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.tls is not None:
+            try:
+                request.settimeout(30)
+                request.do_handshake()
+                request.settimeout(None)
+            except (ssl.SSLError, OSError):
+                with self.lock:
+                    self.handshake_failures += 1
+                return
+            with self.lock:
+                self.handshakes += 1
+        super().finish_request(request, client_address)
 
     @property
     def host(self) -> str:
@@ -123,7 +150,7 @@ class StubServer(ThreadingHTTPServer):
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def __enter__(self) -> StubServer:
         self._thread.start()
