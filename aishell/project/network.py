@@ -115,7 +115,9 @@ def url_pattern(url: str) -> str | None:
         port = parts.port
     except ValueError:
         return None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
+        return None
+    if "*" in parts.hostname:  # a URL names one host: never widen the list to a wildcard
         return None
     default = TLS_PORT if parts.scheme == "https" else HTTP_PORT
     try:

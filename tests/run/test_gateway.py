@@ -113,3 +113,11 @@ def test_claude_pointed_at_a_gateway_sends_nothing_else_to_anthropic(tmp_path):
     mine = make_plan(project_with(tmp_path, '[run.env]\nCLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC = "0"\n'),
                      RunOptions("claude"), {"ANTHROPIC_BASE_URL": "http://172.17.0.1:4000"})
     assert mine.request.env["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] == "0"  # config wins
+
+
+@pytest.mark.parametrize("url", ["https://*.evil.example/", "http://gw.example:0/"])
+def test_a_gateway_url_that_names_no_single_host_and_port_opens_nothing(tmp_path, url):
+    p = make_plan(project_with(tmp_path, ALLOWLIST), RunOptions("claude"),
+                  {"ANTHROPIC_BASE_URL": url, "CLAUDE_CODE_OAUTH_TOKEN": ""})
+    assert p.egress is not None
+    assert not [h for h in p.egress.allow if "evil" in h or h.endswith(":0")]
