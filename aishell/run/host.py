@@ -123,3 +123,14 @@ def refused_root(project: Path, home: Path) -> str | None:
     return None
 
 
+# Login files a harness keeps in a config directory aishell mounts read-write.
+LOGIN_FILES = {"claude": "~/.claude/.credentials.json", "codex": "~/.codex/auth.json"}
+
+
+def login_file(harness: str, home: str) -> Path | None:
+    """The harness's login file on the host, when it has one and it exists."""
+    name = LOGIN_FILES.get(harness)
+    if name is None:
+        return None
+    path = Path(home) / name.removeprefix("~/")
+    return path if path.is_file() else None

@@ -24,7 +24,14 @@ from aishell.run import fast, plancache, usage
 from aishell.run.egress import summary as egress_summary
 from aishell.run.env import resolve_env
 from aishell.run.host import check_project as _check_project
-from aishell.run.host import clear_name, prepare_host, say_once, set_title, system_file_mounts
+from aishell.run.host import (
+    clear_name,
+    login_file,
+    prepare_host,
+    say_once,
+    set_title,
+    system_file_mounts,
+)
 from aishell.run.identity import HostUser
 from aishell.run.plan import NAME_RE, Plan, RunOptions, find_harness, gateway_hosts, plan
 from aishell.run.sandbox import container_name
@@ -116,6 +123,13 @@ def prepare(
             p.request.command)
         if not skip_off:
             say_once(ctx, f"inner-sandbox-{harness.name}", harness.inner_sandbox)
+    if harness is not None and p.egress is not None and p.egress.brokers:
+        login = login_file(harness.name, user.home)
+        if login is not None:
+            say_once(ctx, f"login-file-{harness.name}", (
+                f"{login} (an interactive login) is in a config directory mounted into the "
+                f"sandbox, where the agent can read it: the broker keeps only API keys in "
+                "variables out (docs/security.md, Credentials)"))
     return replace(p, said=tuple(said), images=used, env_volume=env_volume)
 
 

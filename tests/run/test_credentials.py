@@ -166,3 +166,13 @@ def test_a_project_that_passes_keys_in_is_warned_about_on_every_launch(tmp_path)
                   RunOptions("claude"), {"ANTHROPIC_API_KEY": REAL})
     (warning,) = [n for n in p.notices if "[credentials]" in n]
     assert warning.startswith(f"{tmp_path / 'proj' / 'aishell.toml'}:4: [credentials] mode = \"env\"")
+
+
+def test_a_login_file_in_a_mounted_config_dir_is_found(tmp_path):
+    from aishell.run.host import login_file
+
+    assert login_file("claude", str(tmp_path)) is None
+    (tmp_path / ".claude").mkdir()
+    (tmp_path / ".claude" / ".credentials.json").write_text("{}", encoding="utf-8")
+    assert login_file("claude", str(tmp_path)) == tmp_path / ".claude" / ".credentials.json"
+    assert login_file("gemini", str(tmp_path)) is None
